@@ -1,0 +1,143 @@
+"""Every error leaves as RFC 9457 application/problem+json: the twin's own, FastAPI's validation
+errors, unknown routes, database outages and bugs alike."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from twin.errors import DatabaseUnavailable, InvalidParameter, NotFound, TwinError, Unauthorized
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("twin.http")
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> Response:
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update(extensions)
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _from_twin_error(request: Request, exc: TwinError) -> Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="lozenets-twin"'} if isinstance(exc, Unauthorized) else None
+    if isinstance(exc, DatabaseUnavailable):
+        headers = {"Retry-After": "5"}
+    return problem_response(
+        exc.status,
+        exc.title,
+        exc.detail,
+        type_=exc.problem_type(),
+        instance=request.url.path,
+        headers=headers,
+        **exc.extensions,
+    )
+
+
+def _location(loc: tuple[Any, ...]) -> tuple[str, str]:
+    where = str(loc[0]) if loc else "request"
+    name = ".".join(str(part) for part in loc[1:]) or where
+    return where, name
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> Response:
+    problems = []
+    for error in exc.errors():
+        where, name = _location(tuple(error.get("loc", ())))
+        problems.append({"in": where, "name": name, "reason": error.get("msg", "invalid")})
+    detail = "; ".join(f"{p['in']} parameter '{p['name']}': {p['reason']}" for p in problems)
+    first = problems[0]["name"] if problems else "request"
+    return problem_response(
+        400,
+        InvalidParameter.title,
+        detail or "the request is invalid",
+        type_=InvalidParameter.problem_type(),
+        instance=request.url.path,
+        parameter=first,
+        errors=problems,
+    )
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+    if exc.status_code == 404:
+        return problem_response(
+            404,
+            NotFound.title,
+            f"no resource at {request.url.path}",
+            type_=NotFound.problem_type(),
+            instance=request.url.path,
+        )
+    detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem_response(
+        exc.status_code,
+        detail if exc.status_code != 405 else "Method not allowed",
+        detail,
+        instance=request.url.path,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _database(request: Request, exc: DBAPIError) -> Response:
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        return _from_twin_error(
+            request, DatabaseUnavailable("the database cannot be reached; try again shortly")
+        )
+    log.error("database error", exc_info=exc, extra={"path": request.url.path})
+    return _internal(request)
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, OSError | TimeoutError) and _looks_like_connection(exc):
+        return _from_twin_error(
+            request, DatabaseUnavailable("the database cannot be reached; try again shortly")
+        )
+    log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    return _internal(request)
+
+
+def _looks_like_connection(exc: BaseException) -> bool:
+    return isinstance(exc, ConnectionError | TimeoutError) or "connect" in str(exc).lower()
+
+
+def _internal(request: Request) -> Response:
+    return problem_response(
+        500,
+        "Internal error",
+        "the twin failed to answer this request; the error has been logged",
+        type_=TwinError.problem_type(),
+        instance=request.url.path,
+    )
+
+
+async def _twin(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TwinError)
+    if exc.status >= 500 and not isinstance(exc, DatabaseUnavailable):
+        log.error("twin error", exc_info=exc, extra={"path": request.url.path})
+    return _from_twin_error(request, exc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TwinError, _twin)
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _database)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unhandled)

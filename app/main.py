@@ -1,0 +1,58 @@
+"""The application factory. Nothing here runs at import time: settings are read and the database is
+opened by `create_app` and its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+
+import twin
+from app.errors import install_error_handlers
+from app.middleware import RequestLog
+from app.routes import health, imports, meta
+from twin.db import make_async_engine, make_sync_engine
+from twin.logs import configure_logging
+from twin.manifest import load_manifest
+from twin.migrate import head_revision
+from twin.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the twin's HTTP application from settings (read from the environment when omitted)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    manifest = load_manifest(settings.manifest)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.manifest = manifest
+        app.state.head_revision = head_revision()
+        app.state.engine = make_async_engine(settings)
+        # Imports run in a worker thread with psycopg (COPY, one transaction); a small pool suffices.
+        app.state.sync_engine = make_sync_engine(settings, pool_size=1)
+        try:
+            yield
+        finally:
+            await app.state.engine.dispose()
+            app.state.sync_engine.dispose()
+
+    app = FastAPI(
+        title="Lozenets Twin",
+        version=twin.__version__,
+        description="Geospatial backend of the digital twin of Sofia's Lozenets district: layers, "
+        "imports and scenario results over PostGIS. Errors are RFC 9457 problem+json.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(RequestLog)
+    app.include_router(meta.router)
+    app.include_router(health.router)
+    app.include_router(imports.router)
+    return app

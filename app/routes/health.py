@@ -1,0 +1,80 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy.exc import DBAPIError
+
+from app.deps import EngineDep, SettingsDep
+from app.errors import problem_response
+from app.responses import JSON
+from twin.errors import DatabaseUnavailable, NotReady
+from twin.repositories.health import database_state
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    """The process is alive (says nothing about the database)."""
+    return {"status": "alive"}
+
+
+@router.get(
+    "/readyz",
+    summary="Ready to serve: database reachable, schema at head, Lozenets loaded",
+    responses={503: {"content": {"application/problem+json": {}}, "description": "Not ready"}},
+)
+async def readyz(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
+    """Ready: the database answers, migrations are at head and Lozenets is loaded; 503 otherwise."""
+    head: str = request.app.state.head_revision
+    checks: dict[str, Any] = {"database": "ok", "schema": None, "lozenets": None}
+    try:
+        async with asyncio.timeout(settings.db_connect_timeout + 2):
+            async with engine.connect() as conn:
+                state = await database_state(conn)
+    except (DBAPIError, OSError, TimeoutError):
+        checks["database"] = "unreachable"
+        return problem_response(
+            503,
+            DatabaseUnavailable.title,
+            "the database cannot be reached",
+            type_=DatabaseUnavailable.problem_type(),
+            instance=request.url.path,
+            headers={"Retry-After": "5", "Cache-Control": "no-store"},
+            checks=checks,
+        )
+    checks["schema"] = {
+        "revision": state["revision"],
+        "head": head,
+        "ok": state["revision"] == head,
+    }
+    checks["lozenets"] = {
+        "districts": state["districts"],
+        "neighbourhoods": state["neighbourhoods"],
+        "ok": state["districts"] > 0 and state["neighbourhoods"] > 0,
+    }
+    ready = checks["schema"]["ok"] and checks["lozenets"]["ok"]
+    if not ready:
+        reasons = []
+        if not checks["schema"]["ok"]:
+            reasons.append(f"schema at {state['revision']}, head is {head} (run `twin migrate`)")
+        if not checks["lozenets"]["ok"]:
+            reasons.append("Lozenets is not loaded (run `twin load lozenets`)")
+        return problem_response(
+            503,
+            NotReady.title,
+            "; ".join(reasons),
+            type_=NotReady.problem_type(),
+            instance=request.url.path,
+            headers={"Cache-Control": "no-store"},
+            checks=checks,
+        )
+    return JSON(
+        {"status": "ready", "checks": checks, "layers": state["layers"]},
+        headers={"Cache-Control": "no-store"},
+    )

@@ -1,0 +1,49 @@
+"""Alembic environment: the URL comes from the twin's settings, or a connection handed in by
+`twin.migrate` (config.attributes["connection"])."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection
+
+from twin.db import make_sync_engine
+from twin.models import metadata
+from twin.settings import Settings
+
+config = context.config
+target_metadata = metadata
+
+
+def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    # PostGIS owns spatial_ref_sys and the tiger/topology schemas; never autogenerate them away.
+    return not (type_ == "table" and name in {"spatial_ref_sys"})
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        include_object=_include_object,
+        transaction_per_migration=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = make_sync_engine(Settings())
+    try:
+        with engine.connect() as conn:
+            _run(conn)
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (--sql) migrations are not supported; run them against a database")
+run_migrations_online()

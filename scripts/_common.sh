@@ -1,0 +1,55 @@
+# Shared by scripts/run.sh and scripts/test.sh: find Python, make the venv, install the project.
+# shellcheck shell=bash
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${TWIN_VENV:-$ROOT/.venv}"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The shared mirror of public sources, when this checkout sits beside it (as in CI).
+if [ -z "${TWIN_SOURCES_DIR:-}" ] && [ -f "$ROOT/../shared/data/README.md" ]; then
+  export TWIN_SOURCES_DIR="$(cd "$ROOT/../shared/data" && pwd)"
+fi
+
+python_ok() { "$1" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
+
+find_python() {
+  for candidate in ${PYTHON:-} python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && python_ok "$candidate"; then
+      command -v "$candidate"; return 0
+    fi
+  done
+  return 1
+}
+
+ensure_python() {
+  if PY="$(find_python)"; then return 0; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Python 3 with venv from Debian's packages"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv python3-pip
+    PY="$(find_python)" || die "Python >= 3.11 with venv is still missing after apt-get install"
+  else
+    die "Python >= 3.11 with the venv module is required: sudo apt-get install python3 python3-venv"
+  fi
+}
+
+ensure_venv() {
+  local stamp="$VENV/.twin-installed" want
+  want="$(cat pyproject.toml | sha256sum | cut -c1-16)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/twin" ]; then
+    return 0
+  fi
+  ensure_python
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating the virtual environment in $VENV"
+    "$PY" -m venv "$VENV"
+  fi
+  say "installing the twin and its dependencies into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+  echo "$want" > "$stamp"
+}

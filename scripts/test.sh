@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole check: lint, format, types, then the test suite against a real PostGIS.
+source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
+ensure_venv
+say "lint and format (ruff)"
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
+say "types (mypy)"
+"$VENV/bin/mypy"
+say "database"
+"$VENV/bin/twin" db up
+say "tests"
+exec "$VENV/bin/pytest" "$@"

@@ -1,0 +1,101 @@
+"""Fixtures: a fresh test database on the real PostGIS (the private cluster, or DATABASE_URL's server),
+migrated once per session and loaded with Lozenets from the source mirror."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import httpx
+from pydantic import SecretStr
+from sqlalchemy import Engine, text
+
+from app.main import create_app
+from twin import migrate
+from twin.cluster import create_database
+from twin.db import database_url, libpq_url, make_sync_engine
+from twin.importers import loaders
+from twin.importers.runner import run_import
+from twin.keys import create_key
+from twin.manifest import Manifest, load_manifest
+from twin.settings import Settings
+
+from tests.live import LiveServer
+
+TEST_DB = "twin_test"
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    settings = Settings()
+    if settings.sources_dir is None:
+        pytest.exit("TWIN_SOURCES_DIR must name the source mirror (scripts/test.sh sets it)", returncode=2)
+    return settings
+
+
+def scratch_database(settings: Settings, name: str) -> Settings:
+    """Settings pointing at a freshly (re)created database `name` on the test server."""
+    admin = database_url(settings, "postgres")
+    create_database(libpq_url(admin), name, drop_first=True)
+    url = libpq_url(database_url(settings, name))
+    return settings.model_copy(update={"database_url": SecretStr(url)})
+
+
+@pytest.fixture(scope="session")
+def settings(base_settings: Settings) -> Settings:
+    return scratch_database(base_settings, TEST_DB)
+
+
+@pytest.fixture(scope="session")
+def manifest(settings: Settings) -> Manifest:
+    return load_manifest(settings.manifest)
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings, manifest: Manifest) -> Iterator[Engine]:
+    engine = make_sync_engine(settings)
+    migrate.upgrade(engine)
+    run_import(engine, settings, manifest, loaders()["lozenets"])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def server(settings: Settings, engine: Engine) -> Iterator[LiveServer]:
+    """The app served by uvicorn on a free loopback port: real HTTP, as GIS clients see it."""
+    with LiveServer(create_app(settings)) as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+def make_key(engine: Engine) -> Iterator[object]:
+    created: list[int] = []
+
+    def make(role: str, name: str = "test") -> str:
+        with engine.begin() as conn:
+            key, row = create_key(conn, name, role)
+        created.append(row["id"])
+        return key
+
+    yield make
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM api_key WHERE id = ANY(:ids)"), {"ids": created})
+
+
+@pytest.fixture
+def mirror_copy(settings: Settings, tmp_path: Path) -> Path:
+    """A private mirror: links to the real files, so a test may replace one without touching the rest."""
+    assert settings.sources_dir is not None
+    for source in settings.sources_dir.rglob("*"):
+        if source.is_file():
+            target = tmp_path / source.relative_to(settings.sources_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(source)
+    return tmp_path

@@ -1,0 +1,327 @@
+"""`twin`: the command line of the twin — database, migrations, sources, imports, keys, server."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from twin.errors import TwinError
+from twin.fetch import ProgressHook
+from twin.manifest import Manifest, SourceEntry
+from twin.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_app = typer.Typer(
+    no_args_is_help=True, help="The private PostGIS cluster (used when DATABASE_URL is unset)."
+)
+keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, revoke.")
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@contextmanager
+def _progress() -> Iterator[Progress]:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    ) as progress:
+        yield progress
+
+
+def _source_progress(progress: Progress) -> ProgressHook:
+    tasks: dict[str, TaskID] = {}
+
+    def hook(entry: SourceEntry, done: int, total: int) -> None:
+        task = tasks.get(entry.id)
+        if task is None:
+            task = tasks[entry.id] = progress.add_task(entry.id, total=total)
+        progress.update(task, completed=done)
+
+    return hook
+
+
+# -- db ----------------------------------------------------------------------------------------
+@db_app.command("up")
+def db_up() -> None:
+    """Create (once) and start the private cluster, and create the database."""
+    settings = _settings()
+    if not settings.uses_private_cluster:
+        from twin.db import make_sync_engine
+
+        engine = make_sync_engine(settings)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        engine.dispose()
+        err.print("DATABASE_URL is set: using that database; no private cluster needed")
+        return
+    from twin.cluster import Cluster
+
+    info = Cluster(settings, log=lambda m: err.print(f"[dim]{m}[/dim]")).up()
+    err.print(f"PostGIS up: 127.0.0.1:{info.port}, database {settings.db_name} (data in {info.root})")
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the private cluster (never one this project did not create)."""
+    from twin.cluster import Cluster
+
+    stopped = Cluster(_settings()).down()
+    err.print("stopped" if stopped else "not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show whether the private cluster exists and runs."""
+    from twin.cluster import Cluster
+
+    out.print_json(json.dumps(Cluster(_settings()).status()))
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL in libpq form (for psql); it contains the password."""
+    from twin.db import database_url, libpq_url
+
+    out.print(libpq_url(database_url(_settings())), highlight=False, soft_wrap=True)
+
+
+@db_app.command("destroy")
+def db_destroy(yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False) -> None:
+    """Stop and delete the private cluster and all its data."""
+    from twin.cluster import Cluster
+
+    if not yes:
+        typer.confirm("Delete the private cluster and all the twin's data in it?", abort=True)
+    Cluster(_settings()).destroy()
+    err.print("destroyed")
+
+
+# -- schema --------------------------------------------------------------------------------------
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    down: Annotated[bool, typer.Option("--down", help="Downgrade to REVISION instead.")] = False,
+) -> None:
+    """Bring the schema to a revision (default: head) with Alembic."""
+    from twin import migrate as migrations
+    from twin.db import make_sync_engine
+
+    engine = make_sync_engine(_settings())
+    try:
+        (migrations.downgrade if down else migrations.upgrade)(engine, revision)
+        with engine.connect() as conn:
+            err.print(f"schema at revision {migrations.current_revision(conn)}")
+    finally:
+        engine.dispose()
+
+
+# -- sources -------------------------------------------------------------------------------------
+def _entries_for(names: list[str] | None) -> tuple[Settings, Manifest, list[SourceEntry]]:
+    from twin.importers import loaders
+    from twin.manifest import load_manifest
+
+    settings = _settings()
+    manifest = load_manifest(settings.manifest)
+    if not names:
+        return settings, manifest, list(manifest.sources)
+    picked: list[SourceEntry] = []
+    for name in names:
+        if name in manifest.loaders or name in loaders():
+            picked.extend(manifest.for_loader(name))
+        else:
+            picked.append(manifest.get(name))
+    return settings, manifest, picked
+
+
+@app.command()
+def fetch(
+    sources: Annotated[
+        list[str] | None, typer.Argument(help="Source ids or loader names; default: all.")
+    ] = None,
+) -> None:
+    """Download every source (or take it from TWIN_SOURCES_DIR) and verify its checksum."""
+    from twin.fetch import resolve_all
+
+    settings, _manifest, entries = _entries_for(sources)
+    where = f"mirror {settings.sources_dir}" if settings.sources_dir else f"cache {settings.cache_dir}"
+    err.print(f"fetching {len(entries)} sources ({where})")
+    with _progress() as progress:
+        paths = resolve_all(entries, settings, _source_progress(progress))
+    err.print(f"{len(paths)} sources verified")
+
+
+@app.command()
+def load(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Loader names or source ids; default: every loader.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Reload even if the sources did not change.")
+    ] = False,
+) -> None:
+    """Import sources into the database, each loader in one transaction; record the runs."""
+    from twin.db import make_sync_engine
+    from twin.importers import loaders
+    from twin.importers.runner import run_import
+    from twin.manifest import load_manifest
+
+    settings = _settings()
+    manifest = load_manifest(settings.manifest)
+    registry = loaders()
+    chosen: list[str] = []
+    for name in names or list(registry):
+        loader_name = name if name in registry else manifest.get(name).loader
+        if loader_name not in registry:
+            raise TwinError(f"no importer exists yet for {loader_name!r} (known: {', '.join(registry)})")
+        if loader_name not in chosen:
+            chosen.append(loader_name)
+    engine = make_sync_engine(settings)
+    try:
+        for loader_name in chosen:
+            with _progress() as progress:
+                result = run_import(
+                    engine,
+                    settings,
+                    manifest,
+                    registry[loader_name],
+                    force=force,
+                    progress=_source_progress(progress),
+                )
+            counts = ", ".join(f"{k} {v}" for k, v in result.row_counts.items()) or "no rows written"
+            err.print(f"{loader_name}: {result.status} (run {result.run_id}; {counts})")
+    finally:
+        engine.dispose()
+
+
+# -- keys ----------------------------------------------------------------------------------------
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
+    role: Annotated[str, typer.Option("--role", help="planner, transport, sensor-ingest or admin.")],
+) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    from twin.db import make_sync_engine
+    from twin.keys import create_key
+
+    engine = make_sync_engine(_settings())
+    try:
+        with engine.begin() as conn:
+            key, row = create_key(conn, name, role)
+    finally:
+        engine.dispose()
+    err.print(f"key {row['id']} ({row['role']}) for {row['name']!r}; store it now, it is not shown again:")
+    out.print(key, highlight=False)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never the keys themselves)."""
+    from twin.db import make_sync_engine
+    from twin.keys import list_keys
+
+    engine = make_sync_engine(_settings())
+    try:
+        with engine.connect() as conn:
+            rows = list_keys(conn)
+    finally:
+        engine.dispose()
+    table = Table("id", "name", "prefix", "role", "created", "revoked", "last used")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["name"],
+            r["prefix"],
+            r["role"],
+            str(r["created_at"]),
+            str(r["revoked_at"] or ""),
+            str(r["last_used_at"] or ""),
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id or prefix.")]) -> None:
+    """Revoke a key; requests with it get 401 from then on."""
+    from twin.db import make_sync_engine
+    from twin.keys import revoke_key
+
+    engine = make_sync_engine(_settings())
+    try:
+        with engine.begin() as conn:
+            when = revoke_key(conn, key)
+    finally:
+        engine.dispose()
+    err.print(f"revoked at {when}")
+
+
+# -- server --------------------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: TWIN_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: TWIN_PORT.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Default: TWIN_WORKERS.")] = None,
+) -> None:
+    """Serve the HTTP API with uvicorn."""
+    import uvicorn
+
+    from twin.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+def main() -> None:
+    try:
+        result = app(standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except TwinError as exc:
+        err.print(f"[bold red]error:[/bold red] {exc.detail}", highlight=False)
+        sys.exit(2)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Importers, registered by name. A loader reads verified source files and writes its tables inside the
+transaction the runner gives it; the runner owns fetching, locking, versioning and the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Connection
+
+from twin.layers import LayerSpec
+
+LoadFunction = Callable[[Connection, Mapping[str, Path]], dict[str, int]]
+"""(connection inside the import transaction, {source id: verified path}) -> row counts per table."""
+
+
+@dataclass(frozen=True)
+class Loader:
+    name: str
+    title: str
+    role: str
+    """The API-key role allowed to run this import over HTTP (admin may run any)."""
+    layers: tuple[LayerSpec, ...]
+    load: LoadFunction
+    version: str = "1"
+    """Bump when the loader's output changes for the same input, so a reload is not skipped."""
+
+
+_LOADERS: dict[str, Loader] = {}
+
+
+def register(loader: Loader) -> Loader:
+    if loader.name in _LOADERS:
+        raise ValueError(f"loader {loader.name!r} registered twice")
+    _LOADERS[loader.name] = loader
+    return loader
+
+
+def loaders() -> dict[str, Loader]:
+    """Every registered loader, by name (importing the modules that register them)."""
+    from twin.importers import lozenets  # noqa: F401  (registers on import)
+
+    return dict(_LOADERS)

@@ -1,0 +1,129 @@
+"""API keys: random secrets shown once, stored only as a SHA-256 hash, each with one role.
+
+A key looks like ``ltw_<prefix>_<secret>``; the prefix finds the row, the hash proves the key.
+SHA-256 (not a slow password hash) is right here because the secret carries 256 bits of entropy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from twin.errors import Forbidden, InvalidParameter, NotFound, Unauthorized
+from twin.models import ROLES, api_key
+
+_KEY_RE = re.compile(r"^ltw_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+MAX_KEYS_LISTED = 1000
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who made a request: the key's id, name and role."""
+
+    key_id: int
+    name: str
+    role: str
+
+    def may(self, role: str) -> bool:
+        return self.role == role or self.role == "admin"
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> tuple[str, str]:
+    prefix = secrets.token_hex(6)
+    return f"ltw_{prefix}_{secrets.token_urlsafe(32)}", prefix
+
+
+def create_key(conn: Connection, name: str, role: str) -> tuple[str, dict[str, Any]]:
+    """Create a key; returns (the key itself — shown once, never stored —, its row)."""
+    if role not in ROLES:
+        raise InvalidParameter(f"unknown role {role!r}; choose one of {', '.join(ROLES)}", parameter="role")
+    if not name.strip():
+        raise InvalidParameter("a key needs a non-empty name", parameter="name")
+    key, prefix = new_key()
+    row = (
+        conn.execute(
+            api_key.insert()
+            .values(name=name.strip(), prefix=prefix, key_hash=_hash(key), role=role)
+            .returning(api_key.c.id, api_key.c.name, api_key.c.prefix, api_key.c.role, api_key.c.created_at)
+        )
+        .mappings()
+        .one()
+    )
+    return key, dict(row)
+
+
+def list_keys(conn: Connection) -> list[dict[str, Any]]:
+    stmt = (
+        select(
+            api_key.c.id,
+            api_key.c.name,
+            api_key.c.prefix,
+            api_key.c.role,
+            api_key.c.created_at,
+            api_key.c.revoked_at,
+            api_key.c.last_used_at,
+        )
+        .order_by(api_key.c.id)
+        .limit(MAX_KEYS_LISTED)
+    )
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def revoke_key(conn: Connection, key_id_or_prefix: str) -> datetime:
+    column = api_key.c.id if key_id_or_prefix.isdigit() else api_key.c.prefix
+    value: int | str = int(key_id_or_prefix) if key_id_or_prefix.isdigit() else key_id_or_prefix
+    revoked = conn.execute(
+        update(api_key)
+        .where(column == value)
+        .values(revoked_at=func.coalesce(api_key.c.revoked_at, func.now()))
+        .returning(api_key.c.revoked_at)
+    ).scalar()
+    if revoked is None:
+        raise NotFound(f"no API key with id or prefix {key_id_or_prefix!r}")
+    return revoked  # type: ignore[no-any-return]
+
+
+async def authenticate(conn: AsyncConnection, key: str | None) -> Principal:
+    """The principal behind a presented key, or Unauthorized. Never logs or echoes the key."""
+    if not key:
+        raise Unauthorized("this request needs an API key: send `Authorization: Bearer <key>`")
+    match = _KEY_RE.match(key)
+    if match is None:
+        raise Unauthorized("the API key is malformed")
+    row = (
+        await conn.execute(
+            select(
+                api_key.c.id,
+                api_key.c.name,
+                api_key.c.role,
+                api_key.c.key_hash,
+                api_key.c.revoked_at,
+            ).where(api_key.c.prefix == match.group(1))
+        )
+    ).first()
+    if row is None or not hmac.compare_digest(row.key_hash, _hash(key)):
+        raise Unauthorized("the API key is not known")
+    if row.revoked_at is not None:
+        raise Unauthorized("the API key has been revoked")
+    await conn.execute(update(api_key).where(api_key.c.id == row.id).values(last_used_at=func.now()))
+    return Principal(key_id=int(row.id), name=row.name, role=row.role)
+
+
+def require_role(principal: Principal, role: str) -> None:
+    if not principal.may(role):
+        raise Forbidden(
+            f"this request needs the {role!r} role (or 'admin'); the key {principal.name!r} has "
+            f"{principal.role!r}"
+        )

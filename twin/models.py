@@ -1,0 +1,98 @@
+"""Tables of the twin, as SQLAlchemy Core/GeoAlchemy2 metadata. Alembic owns their creation."""
+
+from __future__ import annotations
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+metadata = MetaData()
+
+LAYER_KINDS = ("base", "derived")
+IMPORT_STATUSES = ("running", "succeeded", "unchanged", "failed")
+ROLES = ("planner", "transport", "sensor-ingest", "admin")
+
+layer = Table(
+    "layer",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("geometry_type", Text, nullable=False),
+    Column("table_name", Text),
+    Column("source_ids", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("source", Text, nullable=False),
+    Column("source_url", Text),
+    Column("licence", Text, nullable=False),
+    Column("attribution", Text, nullable=False),
+    Column("source_date", Text),
+    Column("synthetic", Boolean, nullable=False),
+    Column("data_version", BigInteger, nullable=False, server_default="1"),
+    Column("content_hash", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("kind IN ('base', 'derived')", name="layer_kind_check"),
+)
+
+district = Table(
+    "district",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name_bg", Text, nullable=False),
+    Column("name_en", Text, nullable=False),
+    Column("population_estimate", Integer),
+    Column("geom", Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False),
+)
+
+neighbourhood = Table(
+    "neighbourhood",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("district_id", Text, ForeignKey("district.id", ondelete="CASCADE"), nullable=False),
+    Column("geom", Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False),
+)
+
+import_run = Table(
+    "import_run",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("loader", Text, nullable=False),
+    Column("sources", JSONB, nullable=False, server_default="[]"),
+    Column("checksum", Text),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("status", Text, nullable=False),
+    Column("row_counts", JSONB, nullable=False, server_default="{}"),
+    Column("error", Text),
+    Column("triggered_by", Text, nullable=False, server_default="cli"),
+    CheckConstraint(
+        "status IN ('running', 'succeeded', 'unchanged', 'failed')", name="import_run_status_check"
+    ),
+)
+
+api_key = Table(
+    "api_key",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False),
+    Column("prefix", Text, nullable=False, unique=True),
+    Column("key_hash", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("last_used_at", DateTime(timezone=True)),
+    CheckConstraint("role IN ('planner', 'transport', 'sensor-ingest', 'admin')", name="api_key_role_check"),
+)

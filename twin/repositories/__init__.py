@@ -1,0 +1,1 @@
+"""Repositories: every SQL statement of the twin lives here. Functions take a connection explicitly."""

@@ -1,0 +1,66 @@
+"""Import runs: one row per `twin load` / POST /imports, kept as the audit trail of the data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from twin.models import import_run
+
+MAX_PAGE = 500
+
+
+def start_run(conn: Connection, loader: str, triggered_by: str) -> int:
+    stmt = (
+        import_run.insert()
+        .values(loader=loader, status="running", triggered_by=triggered_by)
+        .returning(import_run.c.id)
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def finish_run(
+    conn: Connection,
+    run_id: int,
+    *,
+    status: str,
+    sources: list[dict[str, str]] | None = None,
+    checksum: str | None = None,
+    row_counts: dict[str, int] | None = None,
+    error: str | None = None,
+) -> None:
+    values: dict[str, Any] = {"status": status, "finished_at": func.now(), "error": error}
+    if sources is not None:
+        values["sources"] = sources
+    if checksum is not None:
+        values["checksum"] = checksum
+    if row_counts is not None:
+        values["row_counts"] = row_counts
+    conn.execute(update(import_run).where(import_run.c.id == run_id).values(**values))
+
+
+def last_successful_checksum(conn: Connection, loader: str) -> str | None:
+    stmt = (
+        select(import_run.c.checksum)
+        .where(import_run.c.loader == loader, import_run.c.status.in_(("succeeded", "unchanged")))
+        .order_by(import_run.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(stmt).scalar()
+
+
+async def get_run(conn: AsyncConnection, run_id: int) -> dict[str, Any] | None:
+    result = await conn.execute(select(import_run).where(import_run.c.id == run_id))
+    row = result.mappings().first()
+    return dict(row) if row else None
+
+
+async def list_runs(
+    conn: AsyncConnection, *, limit: int, before_id: int | None = None
+) -> list[dict[str, Any]]:
+    stmt = select(import_run).order_by(import_run.c.id.desc()).limit(min(limit, MAX_PAGE + 1))
+    if before_id is not None:
+        stmt = stmt.where(import_run.c.id < before_id)
+    return [dict(row) for row in (await conn.execute(stmt)).mappings()]
