@@ -9,6 +9,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from twin.db import connect
 from twin.keys import Principal, authenticate, require_role
 from twin.settings import Settings
 
@@ -68,5 +69,5 @@ async def read_access(
 ) -> None:
     """Reads are public unless TWIN_REQUIRE_READ_KEY is set; then any valid key will do."""
     if settings.require_read_key:
-        async with engine.begin() as conn:
+        async with connect(engine) as conn, conn.begin():
             await authenticate(conn, key)

@@ -105,17 +105,17 @@ async def _database(request: Request, exc: DBAPIError) -> Response:
     return _internal(request)
 
 
-async def _unhandled(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, OSError | TimeoutError) and _looks_like_connection(exc):
-        return _from_twin_error(
-            request, DatabaseUnavailable("the database cannot be reached; try again shortly")
-        )
+async def _connection_lost(request: Request, exc: Exception) -> Response:
+    # A connection dropped mid-query (the database went away) surfaces as a bare OSError.
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return _from_twin_error(request, DatabaseUnavailable("the database cannot be reached; try again shortly"))
     log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
     return _internal(request)
 
 
-def _looks_like_connection(exc: BaseException) -> bool:
-    return isinstance(exc, ConnectionError | TimeoutError) or "connect" in str(exc).lower()
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    return _internal(request)
 
 
 def _internal(request: Request) -> Response:
@@ -140,4 +140,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(DBAPIError, _database)  # type: ignore[arg-type]
+    app.add_exception_handler(OSError, _connection_lost)
     app.add_exception_handler(Exception, _unhandled)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from twin.errors import ClusterError
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from twin.errors import ClusterError, DatabaseUnavailable
 from twin.settings import Settings
 
 
@@ -59,3 +63,16 @@ def make_async_engine(settings: Settings, url: URL | None = None) -> AsyncEngine
         pool_timeout=settings.db_connect_timeout,
         connect_args={"timeout": settings.db_connect_timeout},
     )
+
+
+@asynccontextmanager
+async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection; a database that cannot be reached becomes DatabaseUnavailable (503)."""
+    try:
+        conn = await engine.connect()
+    except (OSError, TimeoutError, DBAPIError) as exc:
+        raise DatabaseUnavailable("the database cannot be reached; try again shortly") from exc
+    try:
+        yield conn
+    finally:
+        await conn.close()

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Table,
@@ -96,3 +97,7 @@ api_key = Table(
     Column("last_used_at", DateTime(timezone=True)),
     CheckConstraint("role IN ('planner', 'transport', 'sensor-ingest', 'admin')", name="api_key_role_check"),
 )
+
+Index("import_run_loader_started_idx", import_run.c.loader, import_run.c.started_at)
+Index("district_geom_idx", district.c.geom, postgresql_using="gist")
+Index("neighbourhood_geom_idx", neighbourhood.c.geom, postgresql_using="gist")

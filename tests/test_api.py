@@ -1,0 +1,163 @@
+"""The HTTP skeleton: health, problem+json for every error, keys and roles on writes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+from app.main import create_app
+from tests.live import LiveServer
+from twin.settings import Settings
+
+PROBLEM = "application/problem+json"
+MakeKey = Callable[..., str]
+
+
+def assert_problem(response: httpx.Response, status: int, *fragments: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= set(body)
+    for fragment in fragments:
+        assert fragment in body["detail"]
+    return body
+
+
+def test_healthz(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "alive"}
+
+
+def test_readyz_lists_the_loaded_layers(client: httpx.Client) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["checks"]["lozenets"] == {"districts": 1, "neighbourhoods": 7, "ok": True}
+    assert body["checks"]["schema"]["ok"] is True
+    assert {"district", "neighbourhoods"} <= set(body["layers"])
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_layers_registry_says_real_or_synthetic(client: httpx.Client) -> None:
+    layers = {layer["id"]: layer for layer in client.get("/layers").json()["layers"]}
+    assert layers["neighbourhoods"]["synthetic"] is False
+    assert "Sofiaplan" in layers["neighbourhoods"]["attribution"]
+    assert layers["neighbourhoods"]["licence"]
+
+
+def test_unknown_route_is_a_problem(client: httpx.Client) -> None:
+    body = assert_problem(client.get("/no/such/thing"), 404, "/no/such/thing")
+    assert body["type"] == "/problems/not-found"
+
+
+def test_wrong_method_is_a_problem(client: httpx.Client) -> None:
+    assert_problem(client.delete("/healthz"), 405, "DELETE")
+
+
+def test_a_bad_query_parameter_is_named(client: httpx.Client) -> None:
+    body = assert_problem(client.get("/imports", params={"limit": "0"}), 400, "'limit'")
+    assert body["parameter"] == "limit"
+    assert_problem(client.get("/imports", params={"limit": "many"}), 400, "'limit'")
+
+
+def test_problem_types_are_documented(client: httpx.Client) -> None:
+    body = client.get("/problems/invalid-parameter").json()
+    assert body["status"] == 400
+    assert_problem(client.get("/problems/nonsense"), 404)
+
+
+def test_a_write_without_a_key_is_401(client: httpx.Client) -> None:
+    response = client.post("/imports", json={"loader": "lozenets"})
+    assert_problem(response, 401, "API key")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_write_with_a_malformed_or_unknown_key_is_401(client: httpx.Client) -> None:
+    assert_problem(
+        client.post("/imports", json={"loader": "lozenets"}, headers={"Authorization": "Bearer nope"}),
+        401,
+        "malformed",
+    )
+    forged = "ltw_0123456789ab_" + "A" * 43
+    assert_problem(client.post("/imports", json={"loader": "lozenets"}, headers={"X-API-Key": forged}), 401)
+
+
+def test_a_write_with_the_wrong_role_is_403(client: httpx.Client, make_key: MakeKey) -> None:
+    key = make_key("planner")
+    response = client.post("/imports", json={"loader": "lozenets"}, headers={"Authorization": f"Bearer {key}"})
+    body = assert_problem(response, 403, "'admin'", "'planner'")
+    assert body["type"] == "/problems/forbidden"
+
+
+def test_an_admin_import_is_idempotent(client: httpx.Client, make_key: MakeKey, engine: Engine) -> None:
+    key = make_key("admin")
+    headers = {"Authorization": f"Bearer {key}"}
+    first = client.post("/imports", json={"loader": "lozenets"}, headers=headers)
+    assert first.status_code == 200, first.text  # the session already loaded these exact sources
+    assert first.json()["status"] == "unchanged"
+    run = client.get(first.headers["location"]).json()
+    assert run["status"] == "unchanged"
+    assert run["triggered_by"].startswith("api-key:")
+    forced = client.post("/imports", json={"loader": "lozenets", "force": True}, headers=headers)
+    assert forced.status_code == 201
+    assert forced.json()["row_counts"] == {"district": 1, "neighbourhood": 7}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM neighbourhood")).scalar_one() == 7
+
+
+def test_import_request_errors(client: httpx.Client, make_key: MakeKey) -> None:
+    headers = {"Authorization": f"Bearer {make_key('admin')}"}
+    assert_problem(client.post("/imports", json={"loader": "atlantis"}, headers=headers), 400, "atlantis")
+    assert_problem(
+        client.post("/imports", content=b"{not json", headers={**headers, "content-type": "application/json"}),
+        400,
+    )
+    assert_problem(client.post("/imports", json={"loader": "lozenets", "extra": 1}, headers=headers), 400, "extra")
+    assert_problem(client.get("/imports/999999"), 404, "999999")
+
+
+def test_a_revoked_key_is_401(client: httpx.Client, make_key: MakeKey, engine: Engine) -> None:
+    key = make_key("admin")
+    prefix = key.split("_")[1]
+    from twin.keys import revoke_key
+
+    with engine.begin() as conn:
+        revoke_key(conn, prefix)
+    assert_problem(
+        client.post("/imports", json={"loader": "lozenets"}, headers={"Authorization": f"Bearer {key}"}),
+        401,
+        "revoked",
+    )
+
+
+def test_import_runs_page_with_next_links(client: httpx.Client) -> None:
+    first = client.get("/imports", params={"limit": 1}).json()
+    assert len(first["runs"]) == 1
+    next_link = next(link["href"] for link in first["links"] if link["rel"] == "next")
+    second = client.get(next_link).json()
+    assert second["runs"][0]["id"] < first["runs"][0]["id"]
+
+
+def test_keys_are_never_logged(
+    client: httpx.Client, make_key: MakeKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = make_key("planner")
+    with caplog.at_level(logging.DEBUG):
+        client.post("/imports", json={"loader": "lozenets"}, headers={"Authorization": f"Bearer {key}"})
+        client.get("/layers", headers={"X-API-Key": key})
+    assert caplog.records, "the request log should have recorded the requests"
+    secret = key.split("_", 2)[2]
+    assert all(secret not in record.getMessage() and secret not in str(vars(record)) for record in caplog.records)
+
+
+def test_reads_can_require_a_key(settings: Settings, engine: Engine, make_key: MakeKey) -> None:
+    locked = settings.model_copy(update={"require_read_key": True})
+    with LiveServer(create_app(locked)) as live, httpx.Client(base_url=live.url) as http:
+        assert_problem(http.get("/layers"), 401)
+        assert http.get("/layers", headers={"X-API-Key": make_key("transport")}).status_code == 200
+        assert http.get("/healthz").status_code == 200

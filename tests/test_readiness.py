@@ -1,0 +1,79 @@
+"""Readiness follows the database: down -> 503, back -> 200, without restarting the app."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+from app.main import create_app
+from tests.conftest import scratch_database
+from tests.live import LiveServer
+from twin import migrate
+from twin.cluster import Cluster
+from twin.db import make_sync_engine
+from twin.settings import Settings
+
+
+@pytest.mark.slow
+def test_readyz_follows_the_database_down_and_back(
+    base_settings: Settings, client: httpx.Client, engine: Engine
+) -> None:
+    if not base_settings.uses_private_cluster:
+        pytest.skip("DATABASE_URL names a server this suite must not stop")
+    cluster = Cluster(base_settings)
+    assert client.get("/readyz").status_code == 200
+    assert cluster.down() is True
+    try:
+        down = client.get("/readyz")
+        assert down.status_code == 503
+        assert down.headers["content-type"] == "application/problem+json"
+        assert down.json()["checks"]["database"] == "unreachable"
+        # A data request while the database is down is a 503 problem too, not a 500.
+        layers = client.get("/layers")
+        assert layers.status_code == 503, layers.text
+        assert layers.json()["type"] == "/problems/database-unavailable"
+        assert client.get("/healthz").status_code == 200
+    finally:
+        cluster.up()
+    back = client.get("/readyz")
+    assert back.status_code == 200, back.text
+    assert back.json()["status"] == "ready"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_app_starts_without_a_database_and_says_so(settings: Settings) -> None:
+    nowhere = settings.model_copy(
+        update={"database_url": SecretStr(f"postgresql://x:y@127.0.0.1:{_free_port()}/none"), "db_connect_timeout": 1.0}
+    )
+    with LiveServer(create_app(nowhere)) as live, httpx.Client(base_url=live.url) as http:
+        assert http.get("/healthz").status_code == 200
+        response = http.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["checks"]["database"] == "unreachable"
+
+
+def test_readyz_names_what_is_missing(base_settings: Settings) -> None:
+    empty = scratch_database(base_settings, "twin_test_empty")
+    with LiveServer(create_app(empty)) as live, httpx.Client(base_url=live.url) as http:
+        body = http.get("/readyz").json()
+        assert body["status"] == 503
+        assert body["checks"]["schema"]["ok"] is False
+        assert "twin migrate" in body["detail"]
+        engine = make_sync_engine(empty)
+        try:
+            migrate.upgrade(engine)
+        finally:
+            engine.dispose()
+        body = http.get("/readyz").json()
+        assert body["checks"]["schema"]["ok"] is True
+        assert body["checks"]["lozenets"] == {"districts": 0, "neighbourhoods": 0, "ok": False}
+        assert "twin load lozenets" in body["detail"]
