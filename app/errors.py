@@ -108,7 +108,9 @@ async def _database(request: Request, exc: DBAPIError) -> Response:
 async def _connection_lost(request: Request, exc: Exception) -> Response:
     # A connection dropped mid-query (the database went away) surfaces as a bare OSError.
     if isinstance(exc, ConnectionError | TimeoutError):
-        return _from_twin_error(request, DatabaseUnavailable("the database cannot be reached; try again shortly"))
+        return _from_twin_error(
+            request, DatabaseUnavailable("the database cannot be reached; try again shortly")
+        )
     log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
     return _internal(request)
 

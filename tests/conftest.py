@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import httpx
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, text
 
 from app.main import create_app
+from tests.live import LiveServer
 from twin import migrate
 from twin.cluster import create_database
 from twin.db import database_url, libpq_url, make_sync_engine
@@ -20,8 +21,6 @@ from twin.importers.runner import run_import
 from twin.keys import create_key
 from twin.manifest import Manifest, load_manifest
 from twin.settings import Settings
-
-from tests.live import LiveServer
 
 TEST_DB = "twin_test"
 

@@ -89,7 +89,9 @@ def test_a_write_with_a_malformed_or_unknown_key_is_401(client: httpx.Client) ->
 
 def test_a_write_with_the_wrong_role_is_403(client: httpx.Client, make_key: MakeKey) -> None:
     key = make_key("planner")
-    response = client.post("/imports", json={"loader": "lozenets"}, headers={"Authorization": f"Bearer {key}"})
+    response = client.post(
+        "/imports", json={"loader": "lozenets"}, headers={"Authorization": f"Bearer {key}"}
+    )
     body = assert_problem(response, 403, "'admin'", "'planner'")
     assert body["type"] == "/problems/forbidden"
 
@@ -114,10 +116,14 @@ def test_import_request_errors(client: httpx.Client, make_key: MakeKey) -> None:
     headers = {"Authorization": f"Bearer {make_key('admin')}"}
     assert_problem(client.post("/imports", json={"loader": "atlantis"}, headers=headers), 400, "atlantis")
     assert_problem(
-        client.post("/imports", content=b"{not json", headers={**headers, "content-type": "application/json"}),
+        client.post(
+            "/imports", content=b"{not json", headers={**headers, "content-type": "application/json"}
+        ),
         400,
     )
-    assert_problem(client.post("/imports", json={"loader": "lozenets", "extra": 1}, headers=headers), 400, "extra")
+    assert_problem(
+        client.post("/imports", json={"loader": "lozenets", "extra": 1}, headers=headers), 400, "extra"
+    )
     assert_problem(client.get("/imports/999999"), 404, "999999")
 
 
@@ -152,7 +158,9 @@ def test_keys_are_never_logged(
         client.get("/layers", headers={"X-API-Key": key})
     assert caplog.records, "the request log should have recorded the requests"
     secret = key.split("_", 2)[2]
-    assert all(secret not in record.getMessage() and secret not in str(vars(record)) for record in caplog.records)
+    assert all(
+        secret not in record.getMessage() and secret not in str(vars(record)) for record in caplog.records
+    )
 
 
 def test_reads_can_require_a_key(settings: Settings, engine: Engine, make_key: MakeKey) -> None:

@@ -48,7 +48,9 @@ def last_run(engine: Engine) -> Any:
         return conn.execute(text("SELECT * FROM import_run ORDER BY id DESC LIMIT 1")).mappings().one()
 
 
-def test_district_area_in_utm34n_matches_an_independent_computation(engine: Engine, settings: Settings) -> None:
+def test_district_area_in_utm34n_matches_an_independent_computation(
+    engine: Engine, settings: Settings
+) -> None:
     with engine.connect() as conn:
         area_m2 = conn.execute(text("SELECT ST_Area(ST_Transform(geom, 32634)) FROM district")).scalar_one()
     assert 9.1e6 < area_m2 < 9.3e6
@@ -121,7 +123,7 @@ def test_a_missing_source_is_rejected(
     before = snapshot(engine)
     (mirror_copy / "sofiaplan-districts-callsofia/call.sofia.dump.kvartali.csv").unlink()
     missing = settings.model_copy(update={"sources_dir": mirror_copy})
-    with pytest.raises(SourceError, match="sofiaplan-kvartali-names.*missing from the mirror"):
+    with pytest.raises(SourceError, match=r"sofiaplan-kvartali-names.*missing from the mirror"):
         run_import(engine, missing, manifest, loaders()["lozenets"], force=True)
     assert snapshot(engine) == before
 

@@ -52,7 +52,10 @@ def _free_port() -> int:
 
 def test_the_app_starts_without_a_database_and_says_so(settings: Settings) -> None:
     nowhere = settings.model_copy(
-        update={"database_url": SecretStr(f"postgresql://x:y@127.0.0.1:{_free_port()}/none"), "db_connect_timeout": 1.0}
+        update={
+            "database_url": SecretStr(f"postgresql://x:y@127.0.0.1:{_free_port()}/none"),
+            "db_connect_timeout": 1.0,
+        }
     )
     with LiveServer(create_app(nowhere)) as live, httpx.Client(base_url=live.url) as http:
         assert http.get("/healthz").status_code == 200

@@ -201,11 +201,13 @@ class Cluster:
                 f"the private cluster at {info.root} was made by PostgreSQL {info.major}, but "
                 f"{install.major} is installed now; run `twin db destroy` to start afresh"
             )
-        if info.port != self.settings.pg_port:
-            info = ClusterInfo(info.root, self.settings.pg_port, info.user, info.password, info.major)
-            self._write_info(info)
-        self._write_conf(info)
-        if not self.is_running():
+        running = self.is_running()
+        if not running:
+            port = self._choose_port(info.port)
+            if port != info.port:
+                info = ClusterInfo(info.root, port, info.user, info.password, info.major)
+                self._write_info(info)
+            self._write_conf(info)
             self._start(install, info)
         self._create_database(info, self.settings.db_name)
         return info
@@ -279,6 +281,23 @@ class Cluster:
         self.log(f"the postgres user cannot reach {root}; using {fallback}")
         return fallback
 
+    def _choose_port(self, recorded: int) -> int:
+        """The configured port when set explicitly (taken -> error); otherwise the recorded or default
+        port, or the next free one, so that a second checkout on the same machine just works."""
+        if "pg_port" in self.settings.model_fields_set:
+            if _port_in_use(self.settings.pg_port):
+                raise ClusterError(
+                    f"port {self.settings.pg_port} on 127.0.0.1 is taken by another program; "
+                    "set TWIN_PG_PORT to a free port"
+                )
+            return self.settings.pg_port
+        for port in (recorded, *range(self.settings.pg_port, self.settings.pg_port + 50)):
+            if not _port_in_use(port):
+                if port != recorded:
+                    self.log(f"port {recorded} is taken; the private cluster will use {port}")
+                return int(port)
+        raise ClusterError(f"no free port near {self.settings.pg_port}; set TWIN_PG_PORT")
+
     def _init(self, install: PgInstall) -> ClusterInfo:
         root = self._choose_root()
         data_dir = root / "data"
@@ -343,10 +362,6 @@ class Cluster:
             _chown_to_postgres(conf)
 
     def _start(self, install: PgInstall, info: ClusterInfo) -> None:
-        if _port_in_use(info.port):
-            raise ClusterError(
-                f"port {info.port} on 127.0.0.1 is taken by another program; set TWIN_PG_PORT to a free port"
-            )
         log_file = info.root / "postgres.log"
         self.log(f"starting PostgreSQL {info.major} on 127.0.0.1:{info.port}")
         result = self._run_as_owner(

@@ -104,7 +104,7 @@ def _download(
     try:
         for attempt in range(settings.fetch_retries + 1):
             if attempt:
-                time.sleep(min(2**attempt, 10))
+                time.sleep(min(settings.fetch_backoff * 2 ** (attempt - 1), 30))
             try:
                 _stream_to(client, entry, partial, progress)
                 _verify(entry, partial, None)

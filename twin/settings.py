@@ -70,6 +70,9 @@ class Settings(BaseSettings):
         default=3.0, gt=0, le=60, description="Seconds to wait for a database connection."
     )
     fetch_retries: int = Field(default=3, ge=0, le=10, description="Retries per source download.")
+    fetch_backoff: float = Field(
+        default=1.0, ge=0, le=60, description="Seconds before the first retry; doubles on each retry."
+    )
 
     @field_validator("database_url", "pg_dir", "sources_dir", mode="before")
     @classmethod

@@ -1,0 +1,64 @@
+"""The `twin` command line, run in-process against the test database."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner
+
+from twin.cli import app
+from twin.settings import Settings
+
+
+@pytest.fixture
+def cli_env(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    assert settings.database_url is not None
+    monkeypatch.setenv("DATABASE_URL", settings.database_url.get_secret_value())
+    return CliRunner()
+
+
+def test_keys_create_list_revoke(cli_env: CliRunner, engine: Engine) -> None:
+    created = cli_env.invoke(app, ["keys", "create", "ops desk", "--role", "transport"])
+    assert created.exit_code == 0, created.output
+    key = next(line for line in created.output.splitlines() if line.startswith("ltw_"))
+    prefix = key.split("_")[1]
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT name, role, key_hash FROM api_key WHERE prefix = :p"), {"p": prefix}
+        ).one()
+    assert (row.name, row.role) == ("ops desk", "transport")
+    assert key not in row.key_hash  # only the hash is stored
+    listed = cli_env.invoke(app, ["keys", "list"])
+    assert prefix in listed.output
+    assert key.split("_", 2)[2] not in listed.output
+    revoked = cli_env.invoke(app, ["keys", "revoke", prefix])
+    assert revoked.exit_code == 0, revoked.output
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT revoked_at FROM api_key WHERE prefix = :p"), {"p": prefix}).scalar()
+
+
+def test_keys_create_rejects_an_unknown_role(cli_env: CliRunner) -> None:
+    result = cli_env.invoke(app, ["keys", "create", "x", "--role", "mayor"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, Exception)
+    assert "unknown role 'mayor'" in str(result.exception)
+
+
+def test_load_reports_unchanged_sources(cli_env: CliRunner) -> None:
+    result = cli_env.invoke(app, ["load", "lozenets"])
+    assert result.exit_code == 0, result.output
+    assert "lozenets: unchanged" in result.output
+
+
+def test_load_of_a_source_without_an_importer_is_refused(cli_env: CliRunner) -> None:
+    result = cli_env.invoke(app, ["load", "eea-pm10-bg0050a-hipodruma"])
+    assert result.exit_code != 0
+    assert "no importer exists yet for 'air'" in str(result.exception)
+    unknown = cli_env.invoke(app, ["load", "atlantis"])
+    assert "source 'atlantis' is not in the manifest" in str(unknown.exception)
+
+
+def test_fetch_verifies_the_named_sources(cli_env: CliRunner) -> None:
+    result = cli_env.invoke(app, ["fetch", "lozenets"])
+    assert result.exit_code == 0, result.output
+    assert "4 sources verified" in result.output

@@ -1,0 +1,91 @@
+"""The private cluster: found, reported, and never confused with somebody else's."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from twin import cluster as cluster_module
+from twin.cluster import MARKER, Cluster, PgInstall
+from twin.errors import ClusterError
+from twin.settings import Settings
+
+
+def test_status_of_the_running_cluster(base_settings: Settings) -> None:
+    if not base_settings.uses_private_cluster:
+        pytest.skip("DATABASE_URL is set: no private cluster")
+    status = Cluster(base_settings).status()
+    assert status["initialised"] is True
+    assert status["running"] is True
+    assert status["port"] == Cluster(base_settings).info().port  # type: ignore[union-attr]
+    root = Path(str(status["root"]))
+    assert (root / MARKER).exists()
+
+
+def test_a_foreign_cluster_is_never_touched(tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign"
+    (foreign / "data").mkdir(parents=True)
+    (foreign / "data" / "PG_VERSION").write_text("15\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "cluster.json").write_text(
+        json.dumps({"root": str(foreign), "port": 1, "user": "u", "password": "p", "major": 15})
+    )
+    cluster = Cluster(Settings(home=home))
+    with pytest.raises(ClusterError, match="not a cluster this project created"):
+        cluster.down()
+    assert cluster.status()["initialised"] is False
+
+
+def test_a_non_empty_data_folder_is_not_overwritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "pg"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "precious.txt").write_text("keep me")
+    monkeypatch.setattr(cluster_module, "_is_root", lambda: False)
+    cluster = Cluster(Settings(home=tmp_path / "home", pg_dir=root))
+    install = cluster_module.find_pg_install()
+    assert install is not None
+    with pytest.raises(ClusterError, match="not a cluster this project created"):
+        cluster._init(install)
+    assert (root / "data" / "precious.txt").read_text() == "keep me"
+
+
+def test_without_root_a_missing_postgis_names_the_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    no_postgis = PgInstall(major=15, bindir=Path("/usr/lib/postgresql/15/bin"), extension_dir=tmp_path)
+    monkeypatch.setattr(cluster_module, "find_pg_install", lambda: no_postgis)
+    monkeypatch.setattr(cluster_module, "_is_root", lambda: False)
+    with pytest.raises(ClusterError, match=r"sudo apt-get install postgresql-15-postgis-3"):
+        cluster_module.ensure_postgis_installed()
+
+
+def test_without_root_a_missing_postgresql_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cluster_module, "find_pg_install", lambda: None)
+    monkeypatch.setattr(cluster_module, "_is_root", lambda: False)
+    with pytest.raises(ClusterError, match=r"apt-get install postgresql .*DATABASE_URL"):
+        cluster_module.ensure_postgis_installed()
+
+
+def test_the_installed_server_is_found() -> None:
+    install = cluster_module.find_pg_install()
+    assert install is not None
+    assert (install.bindir / "pg_ctl").exists()
+    assert install.has_postgis
+
+
+def test_a_taken_default_port_moves_to_a_free_one(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        cluster = Cluster(Settings(home=tmp_path))
+        port = cluster._choose_port(taken)
+        assert port != taken
+        assert not cluster_module._port_in_use(port)
+        explicit = Cluster(Settings(home=tmp_path, pg_port=taken))
+        with pytest.raises(ClusterError, match=f"port {taken} on 127.0.0.1 is taken"):
+            explicit._choose_port(taken)
