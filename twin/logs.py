@@ -37,3 +37,5 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level)
     # uvicorn's access log would duplicate ours (and ours never includes headers or keys).
     logging.getLogger("uvicorn.access").disabled = True
+    # Alembic announces every plugin it sets up when the app reads the head revision.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
