@@ -10,7 +10,8 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from twin.errors import DatabaseUnavailable, InvalidParameter, NotFound, TwinError, Unauthorized
@@ -97,6 +98,16 @@ async def _http(request: Request, exc: StarletteHTTPException) -> Response:
 
 
 async def _database(request: Request, exc: DBAPIError) -> Response:
+    if isinstance(exc, DataError):
+        # A value PostgreSQL refused (out of range, wrong form) that validation let through.
+        message = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
+        return problem_response(
+            400,
+            InvalidParameter.title,
+            f"a value in the request was refused: {message}",
+            type_=InvalidParameter.problem_type(),
+            instance=request.url.path,
+        )
     if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
         return _from_twin_error(
             request, DatabaseUnavailable("the database cannot be reached; try again shortly")
@@ -113,6 +124,12 @@ async def _connection_lost(request: Request, exc: Exception) -> Response:
         )
     log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
     return _internal(request)
+
+
+async def _pool_exhausted(request: Request, exc: Exception) -> Response:
+    return _from_twin_error(
+        request, DatabaseUnavailable("all database connections are busy; try again shortly")
+    )
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:
@@ -143,4 +160,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(DBAPIError, _database)  # type: ignore[arg-type]
     app.add_exception_handler(OSError, _connection_lost)
+    app.add_exception_handler(PoolTimeout, _pool_exhausted)
     app.add_exception_handler(Exception, _unhandled)

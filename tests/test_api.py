@@ -169,3 +169,8 @@ def test_reads_can_require_a_key(settings: Settings, engine: Engine, make_key: M
         assert_problem(http.get("/layers"), 401)
         assert http.get("/layers", headers={"X-API-Key": make_key("transport")}).status_code == 200
         assert http.get("/healthz").status_code == 200
+
+
+def test_out_of_range_ids_are_400_not_500(client: httpx.Client) -> None:
+    assert_problem(client.get("/imports/99999999999999999999"), 400, "run_id")
+    assert_problem(client.get("/imports", params={"before": "99999999999999999999"}), 400, "before")

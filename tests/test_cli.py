@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from twin.cli import app
+from twin.cli import app, main
 from twin.settings import Settings
 
 
@@ -62,3 +65,35 @@ def test_fetch_verifies_the_named_sources(cli_env: CliRunner) -> None:
     result = cli_env.invoke(app, ["fetch", "lozenets"])
     assert result.exit_code == 0, result.output
     assert "4 sources verified" in result.output
+
+
+def test_fetch_fails_with_a_clear_message_on_a_bad_checksum(
+    settings: Settings, mirror_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = mirror_copy / "sofiaplan-districts-callsofia/call.sofia.dump.regions.csv"
+    content = target.read_bytes()
+    target.unlink()
+    target.write_bytes(content.replace(b"53110", b"53111"))
+    monkeypatch.setenv("TWIN_SOURCES_DIR", str(mirror_copy))
+    monkeypatch.setattr(sys, "argv", ["twin", "fetch", "lozenets"])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2
+
+
+def test_a_revoke_argument_that_is_neither_id_nor_prefix_is_refused(cli_env: CliRunner) -> None:
+    result = cli_env.invoke(app, ["keys", "revoke", "not-a-key"])
+    assert "neither a key id nor a 12-digit key prefix" in str(result.exception)
+
+
+def test_the_cli_reports_an_unreachable_database_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://x:y@127.0.0.1:9/none")
+    monkeypatch.setattr(sys, "argv", ["twin", "keys", "list"])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "the database cannot be reached" in err
+    assert "Traceback" not in err

@@ -57,3 +57,20 @@ def test_models_match_the_migrations(engine: Engine) -> None:
         )
         diff = compare_metadata(context, metadata)
     assert diff == []
+
+
+def test_a_postgis_installed_by_someone_else_survives_a_downgrade(base_settings: Settings) -> None:
+    settings = scratch_database(base_settings, "twin_test_migrations_dba")
+    engine = make_sync_engine(settings)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE EXTENSION postgis"))  # as a DBA would, before the twin
+        migrate.upgrade(engine)
+        migrate.downgrade(engine, "base")
+        with engine.connect() as conn:
+            assert (
+                conn.execute(text("SELECT count(*) FROM pg_extension WHERE extname = 'postgis'")).scalar()
+                == 1
+            )
+    finally:
+        engine.dispose()

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import click
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -20,13 +21,16 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from twin.errors import TwinError
 from twin.fetch import ProgressHook
 from twin.manifest import Manifest, SourceEntry
 from twin.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_show_locals=False
+)
 db_app = typer.Typer(
     no_args_is_help=True, help="The private PostGIS cluster (used when DATABASE_URL is unset)."
 )
@@ -144,14 +148,26 @@ def migrate(
 
 
 # -- sources -------------------------------------------------------------------------------------
-def _entries_for(names: list[str] | None) -> tuple[Settings, Manifest, list[SourceEntry]]:
+def _entries_for(
+    names: list[str] | None, every: bool = False
+) -> tuple[Settings, Manifest, list[SourceEntry]]:
     from twin.importers import loaders
     from twin.manifest import load_manifest
 
     settings = _settings()
     manifest = load_manifest(settings.manifest)
     if not names:
-        return settings, manifest, list(manifest.sources)
+        registered = loaders()
+        entries = [e for e in manifest.sources if every or e.loader in registered]
+        if settings.sources_dir is None:
+            # Curated extracts exist only in a mirror: skip them rather than fail the whole fetch.
+            skipped = [e.id for e in entries if e.mirror_only]
+            if skipped:
+                err.print(
+                    f"[yellow]skipped (mirror only, set TWIN_SOURCES_DIR):[/yellow] {', '.join(skipped)}"
+                )
+            entries = [e for e in entries if not e.mirror_only]
+        return settings, manifest, entries
     picked: list[SourceEntry] = []
     for name in names:
         if name in manifest.loaders or name in loaders():
@@ -164,13 +180,14 @@ def _entries_for(names: list[str] | None) -> tuple[Settings, Manifest, list[Sour
 @app.command()
 def fetch(
     sources: Annotated[
-        list[str] | None, typer.Argument(help="Source ids or loader names; default: all.")
+        list[str] | None, typer.Argument(help="Source ids or loader names; default: what the importers read.")
     ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every source in the manifest.")] = False,
 ) -> None:
-    """Download every source (or take it from TWIN_SOURCES_DIR) and verify its checksum."""
+    """Download sources (or take them from TWIN_SOURCES_DIR) and verify their checksums."""
     from twin.fetch import resolve_all
 
-    settings, _manifest, entries = _entries_for(sources)
+    settings, _manifest, entries = _entries_for(sources, every)
     where = f"mirror {settings.sources_dir}" if settings.sources_dir else f"cache {settings.cache_dir}"
     err.print(f"fetching {len(entries)} sources ({where})")
     with _progress() as progress:
@@ -318,9 +335,28 @@ def main() -> None:
         err.print("aborted")
         sys.exit(1)
     except TwinError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc.detail}", highlight=False)
-        sys.exit(2)
+        _fail(exc.detail)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        _fail(f"invalid setting: {problems}")
+    except OperationalError as exc:
+        _fail(f"the database cannot be reached ({_first_line(exc)}); run `twin db up` or check DATABASE_URL")
+    except DBAPIError as exc:
+        _fail(f"the database refused the request: {_first_line(exc)}")
+    except ArgumentError as exc:
+        _fail(f"DATABASE_URL is not a valid database URL: {exc}")
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return str(exc.orig or exc).strip().splitlines()[0]
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ a cluster that this module did not create.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -96,10 +97,15 @@ def ensure_postgis_installed(log: Log = _no_log) -> PgInstall:
     if install is None:
         if not (_is_root() and has_apt):
             raise ClusterError(
-                "PostgreSQL is not installed. Install it with "
-                "`sudo apt-get install postgresql postgresql-15-postgis-3` (use the PostgreSQL major "
-                "version your Debian ships), or set DATABASE_URL to an existing PostGIS database."
+                "PostgreSQL is not installed. Install it with `sudo apt-get install postgresql`, then "
+                "`sudo apt-get install postgresql-N-postgis-3` with N its major version (15 on Debian 12, "
+                "17 on Debian 13), or set DATABASE_URL to an existing PostGIS database."
             )
+        # Debian's postgresql package would also create and start a cluster of its own on port 5432;
+        # the twin only wants the binaries.
+        conf_dir = Path("/etc/postgresql-common/createcluster.d")
+        conf_dir.mkdir(parents=True, exist_ok=True)
+        (conf_dir / "lozenets-twin.conf").write_text("create_main_cluster = false\n")
         _apt_install(["postgresql"], log)
         install = find_pg_install()
         if install is None:
@@ -180,19 +186,23 @@ class Cluster:
         return subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload,no-any-return]
 
     def is_running(self) -> bool:
+        """True only when a postmaster serves *this* data folder: a stale postmaster.pid whose
+        PID now belongs to another process (after a crash or reboot) does not count."""
         info = self.info()
         if info is None or not self._is_ours(info.root):
             return False
-        install = find_pg_install()
-        if install is None:
-            return False
-        result = self._run_as_owner([install.tool("pg_ctl"), "status", "-D", str(info.data_dir)])
-        return result.returncode == 0
+        return _postmaster_pid(info.data_dir) is not None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def up(self) -> ClusterInfo:
         """Install what is missing, create the cluster once, start it, and create the database."""
         install = ensure_postgis_installed(self.log)
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        with (self.settings.home / "cluster.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two `db up` at once (make -j, two terminals) init once
+            return self._up_locked(install)
+
+    def _up_locked(self, install: PgInstall) -> ClusterInfo:
         info = self.info()
         if info is None or not self._is_ours(info.root):
             info = self._init(install)
@@ -220,7 +230,7 @@ class Cluster:
         if not self._is_ours(info.root):
             raise ClusterError(f"{info.root} is not a cluster this project created; not touching it")
         install = find_pg_install()
-        if install is None or not self.is_running():
+        if install is None or _postmaster_pid(info.data_dir) is None:
             return False
         result = self._run_as_owner(
             [
@@ -246,7 +256,12 @@ class Cluster:
             return
         self.down()
         if self._is_ours(info.root):
-            shutil.rmtree(info.root)
+            # Only what `db up` made: the folder may hold other things if TWIN_PG_DIR named it.
+            shutil.rmtree(info.data_dir)
+            for name in (MARKER, "postgres.log", "initdb.pw"):
+                (info.root / name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                info.root.rmdir()
         self.info_file.unlink(missing_ok=True)
 
     def status(self) -> dict[str, object]:
@@ -262,22 +277,18 @@ class Cluster:
     # -- internals -----------------------------------------------------------------------------
     def _choose_root(self) -> Path:
         root = self.settings.pg_dir or self.settings.home / "pg"
-        if not _is_root():
+        if not _is_root() or _postgres_can_reach(root):
             return root
-        root.mkdir(parents=True, exist_ok=True)
-        _chown_to_postgres(root)
-        probe = subprocess.run(
-            ["runuser", "-u", "postgres", "--", "test", "-w", str(root), "-a", "-x", str(root)],
-            check=False,
-        )
-        if probe.returncode == 0:
-            return root
-        # The checkout sits where the postgres user cannot reach (e.g. under /root): keep the
-        # cluster in a folder of its own, named after the checkout so that two checkouts never share.
-        with contextlib.suppress(OSError):
-            root.rmdir()
+        # The checkout sits where the postgres user cannot reach (e.g. under /root). Keep the cluster
+        # under a folder only root may write (never /tmp: another user could plant a link there),
+        # named after the checkout so that two checkouts never share one.
         digest = hashlib.sha256(str(self.settings.home).encode()).hexdigest()[:12]
-        fallback = Path("/var/tmp") / f"lozenets-twin-{digest}" / "pg"  # noqa: S108  (owned, 0700)
+        base = Path("/var/lib/lozenets-twin")
+        base.mkdir(mode=0o755, exist_ok=True)
+        stat = base.lstat()
+        if base.is_symlink() or stat.st_uid != 0 or stat.st_mode & 0o022:
+            raise ClusterError(f"{base} must be a root-owned folder that only root can write")
+        fallback = base / digest
         self.log(f"the postgres user cannot reach {root}; using {fallback}")
         return fallback
 
@@ -301,12 +312,15 @@ class Cluster:
     def _init(self, install: PgInstall) -> ClusterInfo:
         root = self._choose_root()
         data_dir = root / "data"
-        if data_dir.exists() and any(data_dir.iterdir()):
+        leftovers = {MARKER, "initdb.pw"}  # from an initdb that failed half-way
+        if root.is_symlink() or (root.exists() and any(p.name not in leftovers for p in root.iterdir())):
             raise ClusterError(
-                f"{data_dir} exists but is not a cluster this project created; move it away or set "
-                "TWIN_PG_DIR to an empty folder"
+                f"{root} is not empty and is not a cluster this project created; move it away or set "
+                "TWIN_PG_DIR to a new or empty folder"
             )
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o700)
+        (root / MARKER).write_text("This PostgreSQL cluster was created by Lozenets Twin (`twin db up`).\n")
         password = secrets.token_urlsafe(24)
         pwfile = root / "initdb.pw"
         pwfile.touch(mode=0o600)
@@ -334,10 +348,10 @@ class Cluster:
         finally:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
+            shutil.rmtree(data_dir, ignore_errors=True)
             raise ClusterError(f"initdb failed: {result.stderr.strip()[-800:]}")
         with (data_dir / "postgresql.conf").open("a") as conf:
             conf.write("\ninclude_if_exists = 'twin.conf'\n")
-        (root / MARKER).write_text("This PostgreSQL cluster was created by Lozenets Twin (`twin db up`).\n")
         info = ClusterInfo(root, self.settings.pg_port, SUPERUSER, password, install.major)
         self._write_info(info)
         return info
@@ -402,7 +416,38 @@ def create_database(admin_url: str, name: str, *, drop_first: bool = False) -> N
 
 def _chown_to_postgres(path: Path) -> None:
     entry = pwd.getpwnam("postgres")
-    os.chown(path, entry.pw_uid, entry.pw_gid)
+    os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+
+def _postgres_can_reach(root: Path) -> bool:
+    """Whether the postgres user could create and use `root` (every parent traversable, the
+    nearest existing one writable)."""
+    existing = root
+    while not existing.exists():
+        existing = existing.parent
+    probe = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "test", "-w", str(existing), "-a", "-x", str(existing)],
+        check=False,
+    )
+    if probe.returncode == 0:
+        return True
+    # Not writable by postgres, but root can create the folder and hand it over if it can traverse.
+    parent_ok = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(existing)], check=False)
+    return parent_ok.returncode == 0
+
+
+def _postmaster_pid(data_dir: Path) -> int | None:
+    """The PID of the postmaster serving `data_dir`, or None (no pid file, or a stale one)."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+    try:
+        if Path(f"/proc/{pid}/cwd").resolve() != data_dir.resolve():
+            return None
+    except OSError:
+        return None
+    return pid
 
 
 def _port_in_use(port: int) -> bool:

@@ -49,6 +49,8 @@ def make_sync_engine(settings: Settings, url: URL | None = None, *, pool_size: i
         pool_size=pool_size,
         max_overflow=2,
         pool_pre_ping=True,
+        pool_timeout=30,
+        hide_parameters=True,
         connect_args={"connect_timeout": max(1, int(settings.db_connect_timeout))},
     )
 
@@ -61,6 +63,7 @@ def make_async_engine(settings: Settings, url: URL | None = None) -> AsyncEngine
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
         pool_timeout=settings.db_connect_timeout,
+        hide_parameters=True,
         connect_args={"timeout": settings.db_connect_timeout},
     )
 

@@ -4,6 +4,8 @@ into the cache, always checked against the manifest's size and sha256."""
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -97,7 +99,8 @@ def _download(
     client: httpx.Client | None,
 ) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
+    # A name of its own, so two fetches at once never write into the same file.
+    partial = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.part")
     own_client = client is None
     client = client or httpx.Client(follow_redirects=True, timeout=httpx.Timeout(30.0, read=120.0))
     last_error: Exception | None = None

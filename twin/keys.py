@@ -82,8 +82,15 @@ def list_keys(conn: Connection) -> list[dict[str, Any]]:
 
 
 def revoke_key(conn: Connection, key_id_or_prefix: str) -> datetime:
-    column = api_key.c.id if key_id_or_prefix.isdigit() else api_key.c.prefix
-    value: int | str = int(key_id_or_prefix) if key_id_or_prefix.isdigit() else key_id_or_prefix
+    """Revoke by prefix (12 hex digits, as `keys list` shows) or by numeric id."""
+    if re.fullmatch(r"[0-9a-f]{12}", key_id_or_prefix):
+        column, value = api_key.c.prefix, key_id_or_prefix
+    elif re.fullmatch(r"[0-9]{1,18}", key_id_or_prefix):
+        column, value = api_key.c.id, int(key_id_or_prefix)  # type: ignore[assignment]
+    else:
+        raise InvalidParameter(
+            f"{key_id_or_prefix!r} is neither a key id nor a 12-digit key prefix", parameter="key"
+        )
     revoked = conn.execute(
         update(api_key)
         .where(column == value)

@@ -44,6 +44,9 @@ layer = Table(
     Column("data_version", BigInteger, nullable=False, server_default="1"),
     Column("content_hash", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("temporal_column", Text),
+    Column("parameters", JSONB),
+    Column("input_layers", ARRAY(Text), nullable=False, server_default="{}"),
     CheckConstraint("kind IN ('base', 'derived')", name="layer_kind_check"),
 )
 
@@ -98,6 +101,29 @@ api_key = Table(
     CheckConstraint("role IN ('planner', 'transport', 'sensor-ingest', 'admin')", name="api_key_role_check"),
 )
 
+derived_run = Table(
+    "derived_run",
+    metadata,
+    Column("cache_key", Text, primary_key=True),
+    Column("layer_id", Text, ForeignKey("layer.id", ondelete="CASCADE"), nullable=False),
+    Column("params", JSONB, nullable=False),
+    Column("input_versions", JSONB, nullable=False),
+    Column("feature_count", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_used_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+derived_feature = Table(
+    "derived_feature",
+    metadata,
+    Column("cache_key", Text, ForeignKey("derived_run.cache_key", ondelete="CASCADE"), primary_key=True),
+    Column("fid", BigInteger, primary_key=True),
+    Column("props", JSONB, nullable=False),
+    Column("geom", Geometry("GEOMETRY", srid=4326, spatial_index=False), nullable=False),
+)
+
+Index("derived_run_layer_idx", derived_run.c.layer_id, derived_run.c.last_used_at)
+Index("derived_feature_geom_idx", derived_feature.c.geom, postgresql_using="gist")
 Index("import_run_loader_started_idx", import_run.c.loader, import_run.c.started_at)
 Index("district_geom_idx", district.c.geom, postgresql_using="gist")
 Index("neighbourhood_geom_idx", neighbourhood.c.geom, postgresql_using="gist")

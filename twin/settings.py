@@ -16,7 +16,7 @@ class Settings(BaseSettings):
     """Every setting of the twin. The README's table is generated from these fields' descriptions."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TWIN_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="TWIN_", env_file=PROJECT_ROOT / ".env", extra="ignore", populate_by_name=True
     )
 
     database_url: SecretStr | None = Field(
@@ -26,7 +26,7 @@ class Settings(BaseSettings):
         "Unset: the twin provisions and uses its own private cluster under TWIN_HOME.",
     )
     home: Path = Field(
-        default=Path(".twin"),
+        default=PROJECT_ROOT / ".twin",
         description="Folder for the private cluster, the source cache and other local state (git-ignored).",
     )
     db_name: str = Field(

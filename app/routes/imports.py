@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import ConnDep, PrincipalDep, SettingsDep, read_access
@@ -87,7 +87,9 @@ async def list_imports(
     request: Request,
     conn: ConnDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Runs per page.")] = 50,
-    before: Annotated[int | None, Query(ge=1, description="Only runs with a smaller id (paging).")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="Only runs with a smaller id (paging).")
+    ] = None,
 ) -> ImportRunPage:
     """Import runs, newest first, with a `next` link while older runs remain."""
     rows = await runs.list_runs(conn, limit=limit + 1, before_id=before)
@@ -110,7 +112,7 @@ async def list_imports(
     dependencies=[Depends(read_access)],
     responses={404: PROBLEM},
 )
-async def get_import(run_id: int, conn: ConnDep) -> ImportRun:
+async def get_import(run_id: Annotated[int, Path(ge=1, le=2**63 - 1)], conn: ConnDep) -> ImportRun:
     """One import run by id."""
     row = await runs.get_run(conn, run_id)
     if row is None:

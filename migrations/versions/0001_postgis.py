@@ -16,10 +16,28 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Remembered on the extension itself, so that a downgrade never drops a PostGIS a DBA installed.
+_CREATE = """
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'postgis') THEN
+    CREATE EXTENSION postgis;
+    COMMENT ON EXTENSION postgis IS 'created by lozenets-twin migration 0001';
+  END IF;
+END $$
+"""
+_DROP = """
+DO $$ BEGIN
+  IF obj_description((SELECT oid FROM pg_extension WHERE extname = 'postgis'), 'pg_extension')
+     = 'created by lozenets-twin migration 0001' THEN
+    DROP EXTENSION postgis;
+  END IF;
+END $$
+"""
+
 
 def upgrade() -> None:
-    op.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    op.execute(_CREATE)
 
 
 def downgrade() -> None:
-    op.execute("DROP EXTENSION IF EXISTS postgis")
+    op.execute(_DROP)

@@ -8,10 +8,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from twin.errors import Conflict, SourceError, TwinError
@@ -19,10 +21,14 @@ from twin.fetch import ProgressHook, resolve_all
 from twin.importers import Loader
 from twin.manifest import Manifest
 from twin.repositories import imports as runs
-from twin.repositories.layers import upsert_layer
+from twin.repositories.layers import register_derived, upsert_layer
+from twin.scenarios import derived_layers
 from twin.settings import Settings
 
 log = logging.getLogger("twin.import")
+
+NOTIFY_CHANNEL = "twin_layers"
+"""Channel on which imports announce changed layers (see twin.versions)."""
 
 
 @dataclass
@@ -77,36 +83,54 @@ def run_import(
             ).scalar()
             if not got_lock:
                 raise Conflict(f"an import of {loader.name!r} is already running; try again later")
+            runs.fail_interrupted(conn, loader.name, except_id=run_id)
             if not force and runs.last_successful_checksum(conn, loader.name) == checksum:
                 status, counts = "unchanged", {}
-                versions = {spec.id: upsert_layer(conn, spec, manifest, checksum) for spec in loader.layers}
             else:
                 status = "succeeded"
-                counts = loader.load(conn, paths)
-                versions = {spec.id: upsert_layer(conn, spec, manifest, checksum) for spec in loader.layers}
-    except (TwinError, DBAPIError, OSError, ValueError) as exc:
+                counts = _load(loader, conn, paths)
+                for spec in loader.layers:
+                    if spec.table_name:  # fresh statistics, so counts and plans are right at once
+                        conn.execute(text(f'ANALYZE "{spec.table_name}"'))
+            versions = {spec.id: upsert_layer(conn, spec, manifest, checksum) for spec in loader.layers}
+            versions.update(register_derived(conn, derived_layers().values()))
+            # Delivered at commit: every worker's catalog and caches follow at once.
+            conn.execute(
+                text("SELECT pg_notify(:channel, :loader)"),
+                {"channel": NOTIFY_CHANNEL, "loader": loader.name},
+            )
+    except BaseException as exc:
         message = _describe(exc)
-        with engine.begin() as conn:
-            runs.finish_run(conn, run_id, status="failed", sources=sources, checksum=checksum, error=message)
+        _record_failure(engine, run_id, sources, checksum, message)
         log.warning("import failed", extra={"loader": loader.name, "run_id": run_id, "error": message})
-        if isinstance(exc, TwinError):
+        if isinstance(exc, TwinError) or not isinstance(exc, Exception):
             raise
         raise SourceError(f"import of {loader.name!r} failed; nothing was changed: {message}") from exc
-    except BaseException as exc:
-        with engine.begin() as conn:
-            runs.finish_run(
-                conn,
-                run_id,
-                status="failed",
-                sources=sources,
-                checksum=checksum,
-                error=_describe(exc),
-            )
-        raise
     with engine.begin() as conn:
         runs.finish_run(conn, run_id, status=status, sources=sources, checksum=checksum, row_counts=counts)
     log.info("import finished", extra={"loader": loader.name, "run_id": run_id, "status": status})
     return ImportResult(run_id, loader.name, status, checksum, counts, versions)
+
+
+def _load(loader: Loader, conn: Connection, paths: Mapping[str, Path]) -> dict[str, int]:
+    try:
+        return loader.load(conn, paths)
+    except (TwinError, DBAPIError):
+        raise
+    except Exception as exc:
+        # A loader meeting data it did not expect (a missing property, a wrong type) is a source problem.
+        raise SourceError(f"{loader.name}: the sources could not be loaded: {_describe(exc)}") from exc
+
+
+def _record_failure(
+    engine: Engine, run_id: int, sources: list[dict[str, str]], checksum: str, message: str
+) -> None:
+    # The database may be the thing that failed: recording the failure must not hide the cause.
+    try:
+        with engine.begin() as conn:
+            runs.finish_run(conn, run_id, status="failed", sources=sources, checksum=checksum, error=message)
+    except DBAPIError:
+        log.error("could not record the failed import run", extra={"run_id": run_id})
 
 
 def _lock_key(name: str) -> int:

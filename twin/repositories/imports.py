@@ -41,6 +41,16 @@ def finish_run(
     conn.execute(update(import_run).where(import_run.c.id == run_id).values(**values))
 
 
+def fail_interrupted(conn: Connection, loader: str, *, except_id: int) -> int:
+    """Runs left 'running' by a process that died: whoever holds the loader's lock may close them."""
+    result = conn.execute(
+        update(import_run)
+        .where(import_run.c.loader == loader, import_run.c.status == "running", import_run.c.id != except_id)
+        .values(status="failed", finished_at=func.now(), error="interrupted: the importing process stopped")
+    )
+    return result.rowcount or 0
+
+
 def last_successful_checksum(conn: Connection, loader: str) -> str | None:
     stmt = (
         select(import_run.c.checksum)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -10,12 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from twin.layers import LayerSpec
 from twin.manifest import Manifest
 from twin.models import layer
+from twin.scenarios import DerivedLayer
 
 MAX_LAYERS = 1000
 
 
 def upsert_layer(conn: Connection, spec: LayerSpec, manifest: Manifest, content_hash: str) -> int:
-    """Register or refresh a layer; bump its data version only when its content changed.
+    """Register or refresh a base layer; bump its data version only when its content changed.
 
     Returns the layer's data version after the call.
     """
@@ -26,12 +29,55 @@ def upsert_layer(conn: Connection, spec: LayerSpec, manifest: Manifest, content_
         "geometry_type": spec.geometry_type,
         "table_name": spec.table_name,
         "source_ids": list(spec.source_ids),
-        "content_hash": content_hash,
         **spec.provenance(manifest),
     }
-    current = conn.execute(select(layer).where(layer.c.id == spec.id).with_for_update()).mappings().first()
+    return _upsert(conn, spec.id, values, content_hash)
+
+
+def register_derived(conn: Connection, layers: Iterable[DerivedLayer]) -> dict[str, int]:
+    """Register every derived layer whose inputs are loaded, with provenance joined from its inputs.
+
+    Its data version moves whenever an input's does (or the computation's version), so caches keyed
+    on it never serve results computed from old data. Returns {layer id: data version}.
+    """
+    registered = {row["id"]: row for row in conn.execute(select(layer)).mappings()}
+    versions: dict[str, int] = {}
+    for derived in layers:
+        inputs = [registered[i] for i in derived.inputs if i in registered]
+        if len(inputs) != len(derived.inputs):
+            continue
+        content_hash = hashlib.sha256(
+            "|".join(
+                [derived.id, derived.version, *(f"{r['id']}:{r['data_version']}" for r in inputs)]
+            ).encode()
+        ).hexdigest()
+        values: dict[str, Any] = {
+            "title": derived.title,
+            "description": derived.description,
+            "kind": "derived",
+            "geometry_type": derived.geometry_type,
+            "table_name": "derived_feature",
+            "source_ids": sorted({s for r in inputs for s in r["source_ids"]}),
+            "source": "computed by the twin from: " + "; ".join(r["title"] for r in inputs),
+            "source_url": None,
+            "licence": "; ".join(dict.fromkeys(r["licence"] for r in inputs)),
+            "attribution": "; ".join(dict.fromkeys(r["attribution"] for r in inputs)),
+            "source_date": "; ".join(
+                dict.fromkeys(r["source_date"] or "" for r in inputs if r["source_date"])
+            ),
+            "synthetic": any(r["synthetic"] for r in inputs),
+            "parameters": derived.parameters.model_json_schema(),
+            "input_layers": list(derived.inputs),
+        }
+        versions[derived.id] = _upsert(conn, derived.id, values, content_hash)
+    return versions
+
+
+def _upsert(conn: Connection, layer_id: str, values: dict[str, Any], content_hash: str) -> int:
+    values = {**values, "content_hash": content_hash}
+    current = conn.execute(select(layer).where(layer.c.id == layer_id).with_for_update()).mappings().first()
     if current is None:
-        conn.execute(insert(layer).values(id=spec.id, data_version=1, **values))
+        conn.execute(insert(layer).values(id=layer_id, data_version=1, **values))
         return 1
     version = int(current["data_version"])
     if current["content_hash"] != content_hash:
@@ -40,7 +86,7 @@ def upsert_layer(conn: Connection, spec: LayerSpec, manifest: Manifest, content_
         return version
     conn.execute(
         update(layer)
-        .where(layer.c.id == spec.id)
+        .where(layer.c.id == layer_id)
         .values(data_version=version, updated_at=func.now(), **values)
     )
     return version

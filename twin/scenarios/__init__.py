@@ -1,0 +1,66 @@
+"""The scenario contract: a derived layer is a pure function of input layers and typed parameters.
+
+A scenario registers a :class:`DerivedLayer`; from then on the generic routers serve it as a
+collection (items, tiles, filters, CRS, caching), computed on request and cached by
+(layer, parameters, input data versions). No new router, no new table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import geopandas as gpd
+from pydantic import BaseModel
+
+
+class Inputs(Protocol):
+    """How a scenario gets its input layers, already projected for metric work."""
+
+    def frame(self, layer_id: str, crs: int = 32634) -> gpd.GeoDataFrame: ...
+
+
+@dataclass(frozen=True)
+class OutputProperty:
+    name: str
+    type: str
+    """JSON Schema type: string, integer, number, boolean, date or datetime."""
+    description: str
+    """What it is, with its unit."""
+
+
+@dataclass(frozen=True)
+class DerivedLayer:
+    id: str
+    title: str
+    description: str
+    geometry_type: str
+    parameters: type[BaseModel]
+    """Every field needs a default, so that a GIS client can open the layer as it is."""
+    properties: tuple[OutputProperty, ...]
+    inputs: tuple[str, ...]
+    """Layer ids whose data versions key the cache."""
+    compute: Callable[[Inputs, BaseModel], gpd.GeoDataFrame]
+    version: str = "1"
+    """Bump when the computation changes, so cached results are recomputed."""
+
+
+_REGISTRY: dict[str, DerivedLayer] = {}
+
+
+def register(layer: DerivedLayer) -> DerivedLayer:
+    if layer.id in _REGISTRY:
+        raise ValueError(f"derived layer {layer.id!r} registered twice")
+    missing = [name for name, field in layer.parameters.model_fields.items() if field.is_required()]
+    if missing:
+        raise ValueError(f"derived layer {layer.id!r}: parameters {missing} need defaults")
+    _REGISTRY[layer.id] = layer
+    return layer
+
+
+def derived_layers() -> dict[str, DerivedLayer]:
+    """Every registered derived layer (importing the scenario modules registers them)."""
+    from twin.scenarios import grid  # noqa: F401
+
+    return dict(_REGISTRY)

@@ -1,0 +1,101 @@
+"""A square analysis grid over the district: the common frame of the accessibility and exposure
+scenarios (PTAL, air quality), with each cell's share inside the district."""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pydantic import BaseModel, ConfigDict, Field
+
+from twin.scenarios import DerivedLayer, Inputs, OutputProperty, register
+
+
+def square_grid(boundary: gpd.GeoDataFrame, cell_size: float) -> gpd.GeoDataFrame:
+    """Square cells covering a boundary, aligned to multiples of the cell size.
+
+    Parameters
+    ----------
+    boundary : GeoDataFrame
+        Polygons in a projected CRS with metre units (e.g. EPSG:32634); they are dissolved first.
+    cell_size : float
+        Side of a cell, metres.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per cell that overlaps the boundary, with ``row`` and ``col`` (cell indexes from
+        the aligned origin), ``area_inside_m2`` (m²) and ``share_inside`` (0–1); geometry is the
+        whole square, in the boundary's CRS.
+
+    Examples
+    --------
+    >>> square = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 250, 100)], crs=32634)
+    >>> grid = square_grid(square, 100)
+    >>> len(grid), round(grid.area_inside_m2.sum())
+    (3, 25000)
+    """
+    if boundary.crs is None or not boundary.crs.is_projected:
+        raise ValueError("square_grid needs a projected CRS in metres: use boundary.to_crs(32634) first")
+    if not cell_size > 0:
+        raise ValueError(f"cell_size must be positive, got {cell_size}")
+    area = shapely.union_all(boundary.geometry.values)
+    minx, miny, maxx, maxy = area.bounds
+    col0, row0 = math.floor(minx / cell_size), math.floor(miny / cell_size)
+    cols = np.arange(col0, math.ceil(maxx / cell_size))
+    rows = np.arange(row0, math.ceil(maxy / cell_size))
+    col_idx, row_idx = (a.ravel() for a in np.meshgrid(cols, rows))
+    cells = shapely.box(
+        col_idx * cell_size, row_idx * cell_size, (col_idx + 1) * cell_size, (row_idx + 1) * cell_size
+    )
+    shapely.prepare(area)
+    touching = shapely.intersects(area, cells)
+    cells, col_idx, row_idx = cells[touching], col_idx[touching], row_idx[touching]
+    inside = shapely.area(shapely.intersection(cells, area))
+    keep = inside > 0
+    return gpd.GeoDataFrame(
+        {
+            "row": row_idx[keep].astype("int64"),
+            "col": col_idx[keep].astype("int64"),
+            "area_inside_m2": inside[keep],
+            "share_inside": inside[keep] / (cell_size * cell_size),
+        },
+        geometry=cells[keep],
+        crs=boundary.crs,
+    )
+
+
+class GridParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cell_size: int = Field(default=100, ge=25, le=1000, description="Side of a grid cell, metres.")
+
+
+def _compute(inputs: Inputs, params: BaseModel) -> gpd.GeoDataFrame:
+    assert isinstance(params, GridParameters)
+    return square_grid(inputs.frame("district"), params.cell_size)
+
+
+LOZENETS_GRID = register(
+    DerivedLayer(
+        id="lozenets_grid",
+        title="Analysis grid over Lozenets",
+        description="Square cells (side `cell_size` metres, aligned in UTM 34N) overlapping the "
+        "district, with the area and share of each cell inside it: the frame of the accessibility "
+        "and exposure scenarios.",
+        geometry_type="Polygon",
+        parameters=GridParameters,
+        properties=(
+            OutputProperty(
+                "row", "integer", "Cell row index from the aligned origin (northing / cell_size)."
+            ),
+            OutputProperty("col", "integer", "Cell column index (easting / cell_size)."),
+            OutputProperty("area_inside_m2", "number", "Area of the cell inside the district, m²."),
+            OutputProperty("share_inside", "number", "Share of the cell inside the district, 0–1."),
+        ),
+        inputs=("district",),
+        compute=_compute,
+    )
+)
