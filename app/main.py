@@ -12,11 +12,15 @@ from fastapi.middleware.gzip import GZipMiddleware
 import twin
 from app.errors import install_error_handlers
 from app.middleware import RequestLog
-from app.routes import health, imports, meta
+from app.negotiation import Responder
+from app.routes import health, imports, meta, ogc, tiles
+from app.routes import map as map_page
+from twin.cache import ResponseCache
 from twin.db import make_async_engine, make_sync_engine
 from twin.logs import configure_logging
 from twin.manifest import load_manifest
 from twin.migrate import head_revision
+from twin.serving import LayerService
 from twin.settings import Settings
 
 
@@ -33,10 +37,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.head_revision = head_revision()
         app.state.engine = make_async_engine(settings)
         # Imports run in a worker thread with psycopg (COPY, one transaction); a small pool suffices.
-        app.state.sync_engine = make_sync_engine(settings, pool_size=1)
+        app.state.sync_engine = make_sync_engine(settings, pool_size=2)
+        app.state.layers = LayerService(settings, app.state.engine, app.state.sync_engine)
+        app.state.responder = Responder(
+            ResponseCache(settings.response_cache_mb * 2**20), settings.http_max_age
+        )
+        await app.state.layers.start()
         try:
             yield
         finally:
+            await app.state.layers.stop()
             await app.state.engine.dispose()
             app.state.sync_engine.dispose()
 
@@ -52,7 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(RequestLog)
+    app.include_router(ogc.router)
+    app.include_router(tiles.router)
     app.include_router(meta.router)
     app.include_router(health.router)
     app.include_router(imports.router)
+    app.include_router(map_page.router)
+    map_page.mount_static(app)
     return app

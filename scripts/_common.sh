@@ -1,4 +1,5 @@
-# Shared by scripts/run.sh and scripts/test.sh: find Python, make the venv, install the project.
+# Shared by scripts/run.sh and scripts/test.sh: find Python, make the venv, install the project, the map's
+# JavaScript (npm) and, for the tests, a headless browser.
 # shellcheck shell=bash
 set -euo pipefail
 
@@ -52,4 +53,48 @@ ensure_venv() {
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
   echo "$want" > "$stamp"
+}
+
+# apt-get install as root; when it fails (no package lists yet, as in a fresh container), update and retry.
+apt_install() {
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"; then
+    say "refreshing Debian's package lists"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+  fi
+}
+
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+
+# The map page's JavaScript (MapLibre GL JS, pinned in package-lock.json) into node_modules/.
+ensure_node_modules() {
+  local stamp="$ROOT/node_modules/.twin-npm-installed"
+  if [ -f "$ROOT/node_modules/maplibre-gl/package.json" ] && [ -f "$stamp" ] \
+    && ! [ "$ROOT/package-lock.json" -nt "$stamp" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    if can_apt; then
+      say "installing Node.js and npm from Debian's packages"
+      apt_install nodejs npm
+    else
+      die "npm is required for the map page (MapLibre GL JS): sudo apt-get install nodejs npm"
+    fi
+  fi
+  say "installing the map's JavaScript dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+  touch "$stamp"
+}
+
+# Headless Chromium and its WebDriver, for the map's browser test.
+ensure_browser() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    return 0
+  fi
+  if can_apt; then
+    say "installing Chromium and chromedriver from Debian's packages (for the map's browser test)"
+    apt_install chromium chromium-driver
+  else
+    die "the map's browser test needs Chromium and chromedriver: sudo apt-get install chromium chromium-driver"
+  fi
 }

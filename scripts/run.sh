@@ -2,6 +2,7 @@
 # Serve the twin with Lozenets loaded: venv + install, database up, migrate, fetch + load, serve.
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 ensure_venv
+ensure_node_modules
 TWIN="$VENV/bin/twin"
 say "database"
 "$TWIN" db up

@@ -2,6 +2,8 @@
 # The whole check: lint, format, types, then the test suite against a real PostGIS.
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 ensure_venv
+ensure_node_modules
+ensure_browser
 say "lint and format (ruff)"
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .

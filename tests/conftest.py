@@ -3,8 +3,16 @@ migrated once per session and loaded with Lozenets from the source mirror."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +28,7 @@ from twin.importers import loaders
 from twin.importers.runner import run_import
 from twin.keys import create_key
 from twin.manifest import Manifest, load_manifest
-from twin.settings import Settings
+from twin.settings import PROJECT_ROOT, Settings
 
 TEST_DB = "twin_test"
 
@@ -65,6 +73,71 @@ def server(settings: Settings, engine: Engine) -> Iterator[LiveServer]:
     """The app served by uvicorn on a free loopback port: real HTTP, as GIS clients see it."""
     with LiveServer(create_app(settings)) as live:
         yield live
+
+
+@dataclass(frozen=True)
+class ProcessServer:
+    url: str
+    log: Path
+
+    def requests_to(self, path: str) -> list[dict[str, Any]]:
+        """The request-log entries for a path, as the server wrote them."""
+        entries = []
+        for line in self.log.read_text().splitlines():
+            if line.startswith("{"):
+                entry = json.loads(line)
+                if entry.get("msg") == "request" and entry.get("path") == path:
+                    entries.append(entry)
+        return entries
+
+
+@pytest.fixture(scope="session")
+def process_server(
+    settings: Settings, engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ProcessServer]:
+    """The app in a uvicorn process of its own, for clients that hold the GIL while they wait on the
+    network (GDAL through pyogrio would otherwise starve an in-process server)."""
+    assert settings.database_url is not None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": settings.database_url.get_secret_value(), "TWIN_LOG_LEVEL": "INFO"}
+    log = tmp_path_factory.mktemp("process-server") / "server.log"
+    log_file = log.open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log_file,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the app process did not start")
+            time.sleep(0.1)
+        yield ProcessServer(url, log)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log_file.close()
 
 
 @pytest.fixture(scope="session")

@@ -74,6 +74,27 @@ class Settings(BaseSettings):
         default=1.0, ge=0, le=60, description="Seconds before the first retry; doubles on each retry."
     )
 
+    items_default_limit: int = Field(
+        default=10, ge=1, le=10_000, description="Features per page when a request sets no `limit`."
+    )
+    items_max_limit: int = Field(default=10_000, ge=1, le=100_000, description="Largest `limit` accepted.")
+    exact_count_max: int = Field(
+        default=500_000,
+        ge=0,
+        description="numberMatched is counted exactly (first page only) for layers up to this many rows; "
+        "larger layers omit it.",
+    )
+    tile_max_features: int = Field(default=20_000, ge=1, description="Features per vector tile, at most.")
+    response_cache_mb: int = Field(
+        default=256, ge=0, le=65_536, description="Memory per worker for finished responses (0 = off)."
+    )
+    http_max_age: int = Field(
+        default=0,
+        ge=0,
+        le=86_400,
+        description="Cache-Control max-age (s) of layer responses; clients revalidate with ETag after it.",
+    )
+
     @field_validator("database_url", "pg_dir", "sources_dir", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

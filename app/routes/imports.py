@@ -75,6 +75,7 @@ async def create_import(
             triggered_by=f"api-key:{who.key_id}",
         )
     )
+    await request.app.state.layers.after_write()
     return JSON(
         result.as_dict(),
         status_code=201 if result.status == "succeeded" else 200,

@@ -4,33 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from app.deps import ConnDep, read_access
 from twin.errors import PROBLEM_TYPES, NotFound
 from twin.repositories.layers import list_layers
 
 router = APIRouter(tags=["meta"])
-
-
-@router.get("/", summary="What this service is, and where to go next")
-async def root(request: Request) -> dict[str, Any]:
-    """The service's entry point, with links."""
-
-    def link(rel: str, path: str, title: str) -> dict[str, str]:
-        return {"rel": rel, "href": str(request.base_url).rstrip("/") + path, "title": title}
-
-    return {
-        "title": "Lozenets Twin",
-        "description": "Geospatial backend of the digital twin of Sofia's Lozenets district.",
-        "links": [
-            link("self", "/", "This document"),
-            link("service-doc", "/docs", "Interactive API documentation"),
-            link("service-desc", "/openapi.json", "OpenAPI 3 definition"),
-            link("data", "/layers", "The layer registry with provenance"),
-            link("status", "/readyz", "Readiness"),
-        ],
-    }
 
 
 @router.get(

@@ -1,0 +1,95 @@
+"""Content negotiation, ETags and cached responses, shared by the layer routers."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable
+
+from fastapi import Request
+from starlette.responses import Response
+
+from twin.cache import CachedResponse, ResponseCache
+from twin.errors import InvalidParameter
+
+JSON = "application/json"
+GEOJSON = "application/geo+json"
+HTML = "text/html"
+MVT = "application/vnd.mapbox-vector-tile"
+
+
+def wants_html(request: Request) -> bool:
+    """`f=html|json` wins; otherwise the Accept header (browsers get HTML, GIS clients JSON)."""
+    f = request.query_params.get("f")
+    if f is not None:
+        if f == "html":
+            return True
+        if f in ("json", "geojson", "application/json", "application/geo+json"):
+            return False
+        raise InvalidParameter(f"f must be 'json' or 'html', got {f!r}", parameter="f")
+    accept = request.headers.get("accept", "")
+    return _quality(accept, HTML) > max(_quality(accept, JSON), _quality(accept, GEOJSON))
+
+
+def _quality(accept: str, media_type: str) -> float:
+    best = 0.0
+    major = media_type.split("/")[0]
+    for part in accept.split(","):
+        fields = [f.strip() for f in part.split(";")]
+        kind, q = fields[0].lower(), 1.0
+        for f in fields[1:]:
+            if f.startswith("q="):
+                try:
+                    q = float(f[2:])
+                except ValueError:
+                    q = 0.0
+        if kind == media_type:
+            best = max(best, q)
+        elif kind in (f"{major}/*", "*/*"):
+            best = max(best, q * 0.99)  # an exact match beats a wildcard of the same weight
+    return best
+
+
+def etag_for(*parts: Hashable) -> str:
+    return '"' + hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest() + '"'
+
+
+def not_modified(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in tags or etag in tags
+
+
+class Responder:
+    """Builds layer responses with ETag and Cache-Control, and keeps finished ones in memory."""
+
+    def __init__(self, cache: ResponseCache, max_age: int) -> None:
+        self.cache = cache
+        self.cache_control = f"public, max-age={max_age}, must-revalidate"
+
+    def headers(self, etag: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {
+            "ETag": etag,
+            "Cache-Control": self.cache_control,
+            "Vary": "Accept, Accept-Encoding",
+            **(extra or {}),
+        }
+
+    def not_modified(self, etag: str) -> Response:
+        return Response(status_code=304, headers=self.headers(etag))
+
+    def cached(self, etag: str) -> Response | None:
+        entry = self.cache.get(etag)
+        if entry is None:
+            return None
+        return Response(
+            entry.body, status_code=entry.status, media_type=entry.media_type, headers=dict(entry.headers)
+        )
+
+    def store(
+        self, etag: str, body: bytes, media_type: str, extra: dict[str, str] | None = None, status: int = 200
+    ) -> Response:
+        headers = self.headers(etag, extra)
+        self.cache.put(etag, CachedResponse(body, media_type, tuple(headers.items()), status))
+        return Response(body, status_code=status, media_type=media_type, headers=headers)

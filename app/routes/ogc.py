@@ -1,0 +1,485 @@
+"""OGC API – Features (Parts 1, 2, 3) over the catalog: landing page, conformance, collections,
+queryables, items and single features, in JSON and HTML."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response
+
+from app import html
+from app.deps import read_access
+from app.negotiation import GEOJSON, HTML, JSON, Responder, etag_for, not_modified, wants_html
+from twin.catalog import Collection
+from twin.crs import CRS84, SUPPORTED, content_crs_header, parse_crs
+from twin.serving import LayerService
+
+router = APIRouter(tags=["OGC API – Features"], dependencies=[Depends(read_access)])
+
+PROBLEM: dict[int | str, dict[str, Any]] = {
+    400: {"content": {"application/problem+json": {}}, "description": "Invalid parameter"},
+    404: {"content": {"application/problem+json": {}}, "description": "Not found"},
+}
+
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/sortables",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
+]
+
+
+def service(request: Request) -> LayerService:
+    return request.app.state.layers  # type: ignore[no-any-return]
+
+
+def responder(request: Request) -> Responder:
+    return request.app.state.responder  # type: ignore[no-any-return]
+
+
+ServiceDep = Annotated[LayerService, Depends(service)]
+ResponderDep = Annotated[Responder, Depends(responder)]
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
+    link = {"href": href, "rel": rel, "type": type_}
+    if title:
+        link["title"] = title
+    return link
+
+
+def _self_links(request: Request, as_html: bool, json_type: str = JSON) -> list[dict[str, str]]:
+    here = str(request.url.remove_query_params("f"))
+    json_href = str(request.url.include_query_params(f="json"))
+    html_href = str(request.url.include_query_params(f="html"))
+    if as_html:
+        return [
+            _link(html_href, "self", HTML, "this document"),
+            _link(json_href, "alternate", json_type, "as JSON"),
+        ]
+    return [_link(here, "self", json_type, "this document"), _link(html_href, "alternate", HTML, "as HTML")]
+
+
+def _render(
+    data: dict[str, Any],
+    as_html: bool,
+    html_body: bytes | None,
+    etag: str,
+    responder: Responder,
+    media_type: str = JSON,
+    extra: dict[str, str] | None = None,
+) -> Response:
+    if as_html:
+        assert html_body is not None
+        return responder.store(etag, html_body, HTML + "; charset=utf-8", extra)
+    return responder.store(etag, orjson.dumps(data), media_type, extra)
+
+
+# -- landing and conformance ------------------------------------------------------------------------
+@router.get("/", summary="Landing page", responses=PROBLEM)
+async def landing(request: Request, layers: ServiceDep, responder: ResponderDep) -> Response:
+    """The API's entry point: what it offers, and links to everything."""
+    as_html = wants_html(request)
+    catalog = await layers.catalog()
+    etag = etag_for("landing", catalog.fingerprint, _base(request), as_html)
+    if not_modified(request, etag):
+        return responder.not_modified(etag)
+    base = _base(request)
+    links = [
+        *_self_links(request, as_html),
+        _link(
+            f"{base}/openapi.json",
+            "service-desc",
+            "application/vnd.oai.openapi+json;version=3.0",
+            "OpenAPI definition",
+        ),
+        _link(f"{base}/docs", "service-doc", HTML, "API documentation"),
+        _link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
+        _link(f"{base}/collections", "data", JSON, "Collections"),
+        _link(
+            f"{base}/tileMatrixSets",
+            "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+            JSON,
+            "Tile matrix sets",
+        ),
+        _link(f"{base}/map", "alternate", HTML, "Map of every collection"),
+        _link(f"{base}/readyz", "status", JSON, "Readiness"),
+        _link(f"{base}/layers", "describedby", JSON, "Layer registry with provenance"),
+        _link(f"{base}/imports", "related", JSON, "Import runs"),
+    ]
+    data = {
+        "title": "Lozenets Twin",
+        "description": "Geospatial backend of the digital twin of Sofia's Lozenets district: base layers "
+        "loaded from open data and derived layers computed by the planning, air-quality and transport "
+        "scenarios, each with its provenance.",
+        "links": links,
+    }
+    body = (
+        html.page("Lozenets Twin", f"<p>{data['description']}</p>" + html.link_list(links), links)
+        if as_html
+        else None
+    )
+    return _render(data, as_html, body, etag, responder)
+
+
+@router.get("/conformance", summary="Conformance classes", responses=PROBLEM)
+async def conformance(request: Request, responder: ResponderDep) -> Response:
+    """The OGC conformance classes this API implements."""
+    as_html = wants_html(request)
+    etag = etag_for("conformance", as_html)
+    if not_modified(request, etag):
+        return responder.not_modified(etag)
+    data = {"conformsTo": CONFORMANCE}
+    body = (
+        html.page(
+            "Conformance", "<ul>" + "".join(f"<li><code>{c}</code></li>" for c in CONFORMANCE) + "</ul>"
+        )
+        if as_html
+        else None
+    )
+    return _render(data, as_html, body, etag, responder)
+
+
+# -- collections --------------------------------------------------------------------------------------
+def collection_document(request: Request, c: Collection) -> dict[str, Any]:
+    base = _base(request)
+    url = f"{base}/collections/{c.id}"
+    links = [
+        _link(url, "self", JSON, "this collection"),
+        _link(f"{url}?f=html", "alternate", HTML, "as HTML"),
+        _link(f"{url}/items", "items", GEOJSON, "features as GeoJSON"),
+        _link(f"{url}/items?f=html", "items", HTML, "features as HTML"),
+        _link(
+            f"{url}/queryables",
+            "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+            "application/schema+json",
+            "queryables",
+        ),
+        _link(
+            f"{url}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON, "vector tilesets"
+        ),
+        _link(f"{base}/map#{c.id}", "alternate", HTML, "on the map"),
+    ]
+    if c.provenance.source_url:
+        links.append(
+            _link(c.provenance.source_url.split("; ")[0], "license", "text/html", c.provenance.licence)
+        )
+    document: dict[str, Any] = {
+        "id": c.id,
+        "title": c.title,
+        "description": c.description,
+        "itemType": "feature",
+        "kind": c.kind,
+        "crs": [crs.uri for crs in SUPPORTED],
+        "storageCrs": CRS84 if c.srid == 4326 else f"http://www.opengis.net/def/crs/EPSG/0/{c.srid}",
+        "attribution": c.provenance.attribution,
+        "license": c.provenance.licence,
+        "synthetic": c.provenance.synthetic,
+        "provenance": c.provenance.as_dict(),
+        "dataVersion": c.data_version,
+        "updated": c.updated_at.isoformat(),
+        "links": links,
+    }
+    if c.extent:
+        document["extent"] = {"spatial": {"bbox": [list(c.extent)], "crs": CRS84}}
+        if c.temporal_extent:
+            start, end = c.temporal_extent
+            document["extent"]["temporal"] = {
+                "interval": [[start.isoformat() if start else None, end.isoformat() if end else None]],
+                "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+            }
+    if c.derived is not None:
+        document["parameters"] = c.derived.parameters.model_json_schema()
+    return document
+
+
+@router.get("/collections", summary="Every collection (layer) of the twin", responses=PROBLEM)
+async def collections(request: Request, layers: ServiceDep, responder: ResponderDep) -> Response:
+    """Every layer as an OGC collection, with extent, provenance and links."""
+    as_html = wants_html(request)
+    catalog = await layers.catalog()
+    etag = etag_for("collections", catalog.fingerprint, _base(request), as_html)
+    if not_modified(request, etag):
+        return responder.not_modified(etag)
+    documents = [collection_document(request, c) for c in catalog]
+    links = _self_links(request, as_html)
+    data = {"collections": documents, "links": links}
+    body = None
+    if as_html:
+        rows = [
+            {
+                "id": d["id"],
+                "title": d["title"],
+                "kind": d["kind"],
+                "synthetic": d["synthetic"],
+                "licence": d["license"],
+            }
+            for d in documents
+        ]
+        body = html.collections_page(rows, links)
+    return _render(data, as_html, body, etag, responder)
+
+
+CollectionId = Annotated[str, Path(description="A collection id, as listed at /collections.", max_length=200)]
+
+
+@router.get("/collections/{collection_id}", summary="One collection", responses=PROBLEM)
+async def collection(
+    collection_id: CollectionId, request: Request, layers: ServiceDep, responder: ResponderDep
+) -> Response:
+    """A collection's description: extent, CRS, provenance, parameters (derived layers) and links."""
+    as_html = wants_html(request)
+    catalog = await layers.catalog()
+    c = catalog.get(collection_id)
+    etag = etag_for("collection", c.id, c.data_version, catalog.fingerprint, _base(request), as_html)
+    if not_modified(request, etag):
+        return responder.not_modified(etag)
+    data = collection_document(request, c)
+    return _render(data, as_html, html.collection_page(data) if as_html else None, etag, responder)
+
+
+@router.get("/collections/{collection_id}/queryables", summary="Queryable properties", responses=PROBLEM)
+async def queryables(
+    collection_id: CollectionId, request: Request, layers: ServiceDep, responder: ResponderDep
+) -> Response:
+    """The properties usable in filters, sortby and property filters, as JSON Schema."""
+    as_html = wants_html(request)
+    c = (await layers.catalog()).get(collection_id)
+    etag = etag_for("queryables", c.id, c.data_version, _base(request), as_html)
+    if not_modified(request, etag):
+        return responder.not_modified(etag)
+    properties: dict[str, Any] = {
+        "geometry": {
+            "title": "geometry",
+            "format": f"geometry-{c.geometry_type.lower()}",
+            "x-ogc-role": "primary-geometry",
+        },
+    }
+    for p in c.properties:
+        schema: dict[str, Any] = {"title": p.name}
+        if p.type in ("date", "datetime"):
+            schema.update({"type": "string", "format": "date" if p.type == "date" else "date-time"})
+        else:
+            schema["type"] = p.type
+        if p.description:
+            schema["description"] = p.description
+        properties[p.name] = schema
+    data = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{_base(request)}/collections/{c.id}/queryables",
+        "type": "object",
+        "title": c.title,
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    body = (
+        html.page(
+            f"Queryables of {c.title}",
+            html.table((k, v.get("type") or v.get("format")) for k, v in properties.items()),
+        )
+        if as_html
+        else None
+    )
+    return _render(data, as_html, body, etag, responder, media_type="application/schema+json")
+
+
+# -- items --------------------------------------------------------------------------------------------
+ITEMS_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1},
+        "description": "Features per page (default and maximum: settings).",
+    },
+    {
+        "name": "bbox",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "minx,miny,maxx,maxy in bbox-crs (axis order of that CRS).",
+    },
+    {
+        "name": "bbox-crs",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "CRS URI of bbox (default CRS84).",
+    },
+    {
+        "name": "crs",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "CRS URI of the response geometries (default CRS84).",
+    },
+    {
+        "name": "datetime",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "RFC 3339 instant or interval, on time-stamped collections.",
+    },
+    {
+        "name": "filter",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "CQL2-Text filter over the queryables.",
+    },
+    {"name": "filter-lang", "in": "query", "schema": {"type": "string", "enum": ["cql2-text"]}},
+    {
+        "name": "sortby",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "e.g. `-population,name`.",
+    },
+    {
+        "name": "properties",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "Comma-separated properties to return.",
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "Paging token from a next/prev link.",
+    },
+    {"name": "f", "in": "query", "schema": {"type": "string", "enum": ["json", "html"]}},
+]
+
+
+@router.get(
+    "/collections/{collection_id}/items",
+    summary="Features of a collection",
+    responses={**PROBLEM, 200: {"content": {GEOJSON: {}, HTML: {}}, "description": "A page of features"}},
+    openapi_extra={"parameters": ITEMS_PARAMETERS},
+)
+async def items(
+    collection_id: CollectionId, request: Request, layers: ServiceDep, responder: ResponderDep
+) -> Response:
+    """A page of features as GeoJSON (or HTML): bbox, datetime, CQL2 filter, property filters (`name=value`),
+    sortby, properties, crs; `next`/`prev` links page through without loss or repetition."""
+    as_html = wants_html(request)
+    catalog = await layers.catalog()
+    c = catalog.get(collection_id)
+    params = {k: v for k, v in request.query_params.items()}
+    query = layers.parse(c, params)
+    etag = etag_for(
+        "items", c.id, c.data_version, query.canonical, params.get("cursor"), _base(request), as_html
+    )
+    if not_modified(request, etag):
+        return responder.not_modified(etag)
+    if (cached := responder.cached(etag)) is not None:
+        return cached
+    c = await layers.bind(c, query.derived_params)
+    page = await layers.page(c, query)
+    url = f"{_base(request)}/collections/{c.id}"
+    links = _self_links(request, as_html, GEOJSON)
+    for rel, token in (("next", page.next_cursor), ("prev", page.prev_cursor)):
+        if token:
+            links.append(
+                _link(
+                    str(request.url.include_query_params(cursor=token)),
+                    rel,
+                    HTML if as_html else GEOJSON,
+                    f"{rel} page",
+                )
+            )
+    links.append(_link(url, "collection", JSON, c.title))
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    head = {"numberReturned": len(page.features), "numberMatched": page.number_matched}
+    extra = {"Content-Crs": content_crs_header(query.crs)}
+    if as_html:
+        features = [orjson.loads(f) for f in page.features]
+        return responder.store(
+            etag, html.items_page(c.title, features, head, links), HTML + "; charset=utf-8", extra
+        )
+    # PostGIS wrote every feature; only the envelope is assembled here, and nothing is re-encoded.
+    tail = {k: v for k, v in head.items() if v is not None} | {"timeStamp": stamp, "links": links}
+    body = (
+        b'{"type":"FeatureCollection","features":['
+        + ",".join(page.features).encode()
+        + b"],"
+        + orjson.dumps(tail)[1:]
+    )
+    return responder.store(etag, body, GEOJSON, extra)
+
+
+@router.get(
+    "/collections/{collection_id}/items/{feature_id}",
+    summary="One feature",
+    responses={**PROBLEM, 200: {"content": {GEOJSON: {}, HTML: {}}, "description": "A feature"}},
+)
+async def item(
+    collection_id: CollectionId,
+    feature_id: Annotated[str, Path(max_length=200)],
+    request: Request,
+    layers: ServiceDep,
+    responder: ResponderDep,
+    crs: Annotated[str | None, Query(description="CRS URI of the geometry (default CRS84).")] = None,
+    f: Annotated[str | None, Query(description="json or html")] = None,
+) -> Response:
+    """One feature by id, as GeoJSON (or HTML)."""
+    as_html = wants_html(request)
+    unknown = sorted(
+        set(request.query_params)
+        - {"crs", "f"}
+        - layers.derived_fields((await layers.catalog()).get(collection_id))
+    )
+    if unknown:
+        from twin.errors import InvalidParameter
+
+        raise InvalidParameter(f"unknown parameter {unknown[0]!r} for a single feature", parameter=unknown[0])
+    catalog = await layers.catalog()
+    c = catalog.get(collection_id)
+    out = parse_crs(crs, "crs")
+    derived_params = {k: v for k, v in request.query_params.items() if k in layers.derived_fields(c)}
+    etag = etag_for(
+        "item",
+        c.id,
+        c.data_version,
+        feature_id,
+        out.uri,
+        tuple(sorted(derived_params.items())),
+        _base(request),
+        as_html,
+    )
+    if not_modified(request, etag):
+        return responder.not_modified(etag)
+    if (cached := responder.cached(etag)) is not None:
+        return cached
+    c = await layers.bind(c, derived_params)
+    text_ = await layers.feature(c, feature_id, out)
+    url = f"{_base(request)}/collections/{c.id}"
+    links = [*_self_links(request, as_html, GEOJSON), _link(url, "collection", JSON, c.title)]
+    extra = {"Content-Crs": content_crs_header(out)}
+    if as_html:
+        return responder.store(
+            etag,
+            html.feature_page(f"{c.title}: {feature_id}", orjson.loads(text_), links),
+            HTML + "; charset=utf-8",
+            extra,
+        )
+    body = text_.encode()[:-1] + b',"links":' + orjson.dumps(links) + b"}"
+    return responder.store(etag, body, GEOJSON, extra)

@@ -1,0 +1,294 @@
+"""OGC API – Features over the catalog: discovery, GeoJSON, paging, bbox, CRS, filters, errors, caching."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import shapely
+from pyproj import Transformer
+from shapely.geometry import shape
+from sqlalchemy import Engine, text
+
+from tests.test_api import assert_problem
+from tests.test_lozenets_import import LOZENETS_NEIGHBOURHOODS
+
+GEOJSON = "application/geo+json"
+EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
+
+
+_TO_UTM = Transformer.from_crs(4326, 32634, always_xy=True)
+
+
+def to_utm(geometry: shapely.Geometry) -> shapely.Geometry:
+    return shapely.transform(geometry, lambda xy: np.column_stack(_TO_UTM.transform(xy[:, 0], xy[:, 1])))
+
+
+def features(client: httpx.Client, collection: str, **params: Any) -> dict[str, Any]:
+    response = client.get(f"/collections/{collection}/items", params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == GEOJSON
+    return response.json()  # type: ignore[no-any-return]
+
+
+def follow(client: httpx.Client, first: dict[str, Any], rel: str = "next") -> list[dict[str, Any]]:
+    pages = [first]
+    while link := next((ln["href"] for ln in pages[-1]["links"] if ln["rel"] == rel), None):
+        pages.append(client.get(link).json())
+        assert len(pages) < 100
+    return pages
+
+
+def test_landing_page_links(client: httpx.Client) -> None:
+    body = client.get("/").json()
+    rels = {link["rel"] for link in body["links"]}
+    assert {"self", "service-desc", "service-doc", "conformance", "data"} <= rels
+    classes = client.get("/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in classes
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in classes
+    assert "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text" in classes
+
+
+def test_collections_carry_provenance_and_parameters(client: httpx.Client) -> None:
+    collections = {c["id"]: c for c in client.get("/collections").json()["collections"]}
+    assert {"district", "neighbourhoods", "lozenets_grid"} <= set(collections)
+    district = collections["district"]
+    assert district["synthetic"] is False
+    assert district["provenance"]["sourceDate"] == "2024-02-12"
+    assert "Sofiaplan" in district["attribution"]
+    minx, miny, maxx, maxy = district["extent"]["spatial"]["bbox"][0]
+    assert (round(minx, 4), round(miny, 4), round(maxx, 4), round(maxy, 4)) == (
+        23.3095,
+        42.6331,
+        23.3417,
+        42.6866,
+    )
+    grid = collections["lozenets_grid"]
+    assert grid["kind"] == "derived"
+    assert grid["parameters"]["properties"]["cell_size"]["default"] == 100
+    assert grid["synthetic"] is False  # computed from real inputs only
+    assert "Sofiaplan" in grid["attribution"]
+
+
+def test_the_district_as_geojson_has_its_real_area(client: httpx.Client) -> None:
+    body = features(client, "district")
+    assert body["numberReturned"] == body["numberMatched"] == 1
+    feature = body["features"][0]
+    assert feature["id"] == "09"
+    assert feature["properties"] == {"name_bg": "Лозенец", "name_en": "Lozenec", "population_estimate": 53110}
+    area = to_utm(shape(feature["geometry"])).area
+    assert area == pytest.approx(9.2424e6, rel=1e-4)
+
+
+def test_paging_visits_every_feature_once_both_ways(client: httpx.Client) -> None:
+    pages = follow(client, features(client, "neighbourhoods", limit=2))
+    ids = [f["id"] for page in pages for f in page["features"]]
+    assert [len(p["features"]) for p in pages] == [2, 2, 2, 1]
+    assert sorted(ids) == sorted(LOZENETS_NEIGHBOURHOODS)
+    assert all(page["numberMatched"] == 7 for page in pages)
+    back = follow(client, pages[-1], rel="prev")
+    assert [[f["id"] for f in p["features"]] for p in back] == [
+        [f["id"] for f in p["features"]] for p in reversed(pages)
+    ]
+
+
+def test_paging_a_sorted_collection(client: httpx.Client) -> None:
+    pages = follow(client, features(client, "neighbourhoods", limit=3, sortby="-name", properties="name"))
+    names = [f["properties"]["name"] for page in pages for f in page["features"]]
+    # The cluster compares text bytewise (C collation): sort the same way, independently.
+    assert names == sorted(LOZENETS_NEIGHBOURHOODS.values(), key=lambda n: n.encode(), reverse=True)
+    assert all(set(f["properties"]) == {"name"} for page in pages for f in page["features"])
+
+
+def test_paging_a_derived_layer_of_a_thousand_cells(client: httpx.Client, engine: Engine) -> None:
+    pages = follow(client, features(client, "lozenets_grid", limit=250))
+    ids = [f["id"] for page in pages for f in page["features"]]
+    assert len(ids) == len(set(ids)) == pages[0]["numberMatched"]
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text(
+                "SELECT feature_count FROM derived_run WHERE params = '{\"cell_size\": 100}'::jsonb"
+                " ORDER BY last_used_at DESC LIMIT 1"
+            )
+        ).scalar_one()
+    assert len(ids) == stored
+
+
+def test_bbox_in_three_crs_selects_what_shapely_selects(client: httpx.Client) -> None:
+    everything = features(client, "neighbourhoods", limit=100)["features"]
+    box = (23.315, 42.66, 23.325, 42.67)
+    expected = {f["id"] for f in everything if shape(f["geometry"]).intersects(shapely.box(*box))}
+    assert 0 < len(expected) < 7
+    crs84 = features(client, "neighbourhoods", bbox=",".join(map(str, box)))
+    assert {f["id"] for f in crs84["features"]} == expected
+    lat_lon = features(
+        client, "neighbourhoods", bbox=f"{box[1]},{box[0]},{box[3]},{box[2]}", **{"bbox-crs": f"{EPSG}4326"}
+    )
+    assert {f["id"] for f in lat_lon["features"]} == expected
+    to_utm = Transformer.from_crs(4326, 32634, always_xy=True)
+    x0, y0 = to_utm.transform(box[0], box[1])
+    x1, y1 = to_utm.transform(box[2], box[3])
+    # A UTM box slightly larger than the transformed corners still selects the same neighbourhoods here.
+    utm = features(client, "neighbourhoods", bbox=f"{x0},{y0},{x1},{y1}", **{"bbox-crs": f"{EPSG}32634"})
+    assert {f["id"] for f in utm["features"]} == expected
+
+
+@pytest.mark.parametrize(("srid", "flipped"), [(4326, True), (3857, False), (32634, False), (7801, True)])
+def test_output_crs_and_axis_order(client: httpx.Client, srid: int, flipped: bool) -> None:
+    plain = features(client, "district")["features"][0]["geometry"]["coordinates"][0][0][0]
+    response = client.get("/collections/district/items", params={"crs": f"{EPSG}{srid}"})
+    assert response.headers["content-crs"] == f"<{EPSG}{srid}>"
+    geometry = response.json()["features"][0]["geometry"]
+    assert "crs" not in geometry
+    got = geometry["coordinates"][0][0][0]
+    expected = Transformer.from_crs(4326, srid, always_xy=True).transform(*plain)
+    if flipped:
+        expected = expected[::-1]
+    assert got == pytest.approx(list(expected), abs=0.02 if srid != 4326 else 1e-6)
+
+
+def test_default_crs_is_crs84(client: httpx.Client) -> None:
+    response = client.get("/collections/district/items")
+    assert response.headers["content-crs"] == "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
+
+
+@pytest.mark.parametrize(
+    ("cql", "expected"),
+    [
+        ("name LIKE 'жк.%'", {133, 265}),
+        ("name = 'Зоопарк' OR name = 'кв. Витоша'", {171, 264}),
+        ("NOT (name LIKE 'кв.%') AND id > 160", {168, 171, 265}),
+        ("id BETWEEN 160 AND 170", {164, 168}),
+        ("id IN (133, 171, 999)", {133, 171}),
+        ("district_id IS NULL", set()),
+        ("S_INTERSECTS(geometry, POINT(23.3225 42.68))", None),
+    ],
+)
+def test_cql2_filters(client: httpx.Client, cql: str, expected: set[int] | None) -> None:
+    got = {f["id"] for f in features(client, "neighbourhoods", filter=cql, limit=100)["features"]}
+    if expected is None:  # computed independently with shapely
+        everything = features(client, "neighbourhoods", limit=100)["features"]
+        expected = {
+            f["id"] for f in everything if shape(f["geometry"]).intersects(shapely.Point(23.3225, 42.68))
+        }
+        assert len(expected) == 1
+    assert got == expected
+
+
+def test_property_equality_filter(client: httpx.Client) -> None:
+    body = features(client, "neighbourhoods", name="кв. Хладилника")
+    assert [f["id"] for f in body["features"]] == [164]
+    assert body["numberMatched"] == 1
+
+
+def test_one_feature_by_id(client: httpx.Client) -> None:
+    response = client.get("/collections/neighbourhoods/items/133")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == GEOJSON
+    assert response.json()["properties"]["name"] == "жк. Лозенец"
+    assert client.get("/collections/district/items/09").json()["id"] == "09"
+    assert_problem(client.get("/collections/neighbourhoods/items/999"), 404, "999")
+    assert_problem(client.get("/collections/neighbourhoods/items/abc"), 404, "abc")
+
+
+def test_derived_layer_cells_cover_exactly_the_district(client: httpx.Client) -> None:
+    pages = follow(client, features(client, "lozenets_grid", cell_size=250, limit=1000))
+    cells = [f for page in pages for f in page["features"]]
+    assert sum(c["properties"]["area_inside_m2"] for c in cells) == pytest.approx(9.2424e6, rel=1e-4)
+    # Independently: every 250 m square of the aligned UTM grid that overlaps the district polygon.
+    district = features(client, "district")["features"][0]["geometry"]
+    polygon = to_utm(shape(district))
+    minx, miny, maxx, maxy = polygon.bounds
+    expected = {
+        (row, col)
+        for col in range(int(minx // 250), int(maxx // 250) + 1)
+        for row in range(int(miny // 250), int(maxy // 250) + 1)
+        if shapely.box(col * 250, row * 250, (col + 1) * 250, (row + 1) * 250).intersection(polygon).area > 0
+    }
+    assert {(c["properties"]["row"], c["properties"]["col"]) for c in cells} == expected
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"bbox": "1,2,3"}, "bbox"),
+        ({"bbox": "23.4,42.6,23.3,42.7"}, "bbox"),
+        ({"bbox": "23.3,42.6,23.4,142.7"}, "bbox"),
+        ({"bbox": "a,b,c,d"}, "bbox"),
+        ({"bbox-crs": f"{EPSG}4326"}, "bbox-crs"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "100001"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"crs": "EPSG:9999"}, "crs"),
+        ({"nonsense": "1"}, "nonsense"),
+        ({"datetime": "yesterday"}, "datetime"),
+        ({"filter": "name ="}, "filter"),
+        ({"filter": "nothere = 1"}, "filter"),
+        ({"filter": "id = 'abc'"}, "filter"),
+        ({"filter-lang": "cql2-json", "filter": "{}"}, "filter-lang"),
+        ({"sortby": "height"}, "sortby"),
+        ({"properties": "name,height"}, "properties"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"f": "xml"}, "f"),
+        ({"district_id": "09", "id": "1"}, "id"),
+    ],
+)
+def test_bad_parameters_are_400_problems_naming_them(
+    client: httpx.Client, params: dict[str, str], parameter: str
+) -> None:
+    body = assert_problem(client.get("/collections/neighbourhoods/items", params=params), 400)
+    assert body["parameter"] == parameter
+
+
+def test_bad_derived_parameters_are_400(client: httpx.Client) -> None:
+    body = assert_problem(client.get("/collections/lozenets_grid/items", params={"cell_size": "5"}), 400)
+    assert body["parameter"] == "cell_size"
+    assert_problem(client.get("/collections/lozenets_grid/items", params={"cell_size": "big"}), 400)
+
+
+def test_unknown_collection_is_404(client: httpx.Client) -> None:
+    body = assert_problem(client.get("/collections/atlantis/items"), 404, "atlantis")
+    assert body["type"] == "/problems/not-found"
+    assert_problem(client.get("/collections/atlantis"), 404)
+
+
+def test_html_views(client: httpx.Client) -> None:
+    page = client.get("/collections", headers={"Accept": "text/html"})
+    assert page.headers["content-type"].startswith("text/html")
+    assert "real data" in page.text
+    items = client.get("/collections/neighbourhoods/items", params={"f": "html", "limit": 3})
+    assert "жк. Лозенец" in items.text or "next" in items.text
+    assert (
+        client.get("/collections/neighbourhoods/items/133", params={"f": "html"}).text.count("жк. Лозенец")
+        >= 1
+    )
+
+
+def test_queryables(client: httpx.Client) -> None:
+    body = client.get("/collections/district/queryables").json()
+    assert body["properties"]["population_estimate"]["type"] == "integer"
+    assert body["properties"]["name_bg"]["type"] == "string"
+    assert body["properties"]["geometry"]["format"] == "geometry-multipolygon"
+
+
+def test_etag_and_304(client: httpx.Client) -> None:
+    first = client.get("/collections/neighbourhoods/items", params={"limit": 2})
+    etag = first.headers["etag"]
+    again = client.get(
+        "/collections/neighbourhoods/items", params={"limit": 2}, headers={"If-None-Match": etag}
+    )
+    assert again.status_code == 304
+    assert again.content == b""
+    other = client.get("/collections/neighbourhoods/items", params={"limit": 3})
+    assert other.headers["etag"] != etag
+    assert "max-age" in first.headers["cache-control"]
+
+
+def test_gzip_when_accepted(client: httpx.Client) -> None:
+    response = client.get(
+        "/collections/lozenets_grid/items", params={"limit": 200}, headers={"Accept-Encoding": "gzip"}
+    )
+    assert response.headers.get("content-encoding") == "gzip"
+    assert response.json()["numberReturned"] == 200

@@ -1,0 +1,56 @@
+"""A byte-bounded LRU cache for finished responses (bodies and their headers).
+
+Keys always contain the layer's data version or the catalog fingerprint, so a change of data makes
+old entries unreachable at once; they age out of the LRU without any explicit invalidation."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    body: bytes
+    media_type: str
+    headers: tuple[tuple[str, str], ...]
+    status: int = 200
+
+
+class ResponseCache:
+    def __init__(self, max_bytes: int) -> None:
+        self._max = max_bytes
+        self._size = 0
+        self._entries: OrderedDict[Hashable, CachedResponse] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable) -> CachedResponse | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return entry
+
+    def put(self, key: Hashable, entry: CachedResponse) -> None:
+        size = len(entry.body)
+        if size > self._max // 8:  # one huge response must not flush everything else
+            return
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._size -= len(old.body)
+        self._entries[key] = entry
+        self._size += size
+        while self._size > self._max and self._entries:
+            _, evicted = self._entries.popitem(last=False)
+            self._size -= len(evicted.body)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)

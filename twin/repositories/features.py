@@ -1,0 +1,17 @@
+"""Running feature and tile queries (the SQL itself is built in twin.features and twin.tiles)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+async def page_rows(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> Sequence[RowMapping]:
+    return (await conn.execute(text(sql), params)).mappings().all()
+
+
+async def scalar(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> Any:
+    return (await conn.execute(text(sql), params)).scalar()

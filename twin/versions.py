@@ -1,0 +1,96 @@
+"""Knowing, without asking the database on every request, whether any layer changed.
+
+Imports `NOTIFY twin_layers` when they commit. Each worker keeps one listening connection; while it is
+connected the fingerprint held here is current, so cached responses and ETags cost no query. While it
+is not (the database is down, or restarting), every caller asks the database itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+log = logging.getLogger("twin.versions")
+
+CHANNEL = "twin_layers"
+
+
+class LayerVersions:
+    def __init__(
+        self,
+        dsn: str,
+        read_fingerprint: Callable[[], Awaitable[str]],
+        *,
+        connect_timeout: float = 3.0,
+        safety_interval: float = 30.0,
+    ) -> None:
+        self._dsn = dsn
+        self._read = read_fingerprint
+        self._connect_timeout = connect_timeout
+        self._safety_interval = safety_interval
+        self._fingerprint: str | None = None
+        self._listening = False
+        self._task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+
+    @property
+    def listening(self) -> bool:
+        return self._listening
+
+    async def fingerprint(self) -> str:
+        """The current layer fingerprint: from memory while listening, else from the database."""
+        if self._listening and self._fingerprint is not None:
+            return self._fingerprint
+        self._fingerprint = await self._read()
+        return self._fingerprint
+
+    async def refresh(self) -> str:
+        """Re-read now (after a write made by this process, before answering its caller)."""
+        self._fingerprint = await self._read()
+        return self._fingerprint
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._listen_forever(), name="twin-layer-versions")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _listen_forever(self) -> None:
+        delay = 0.5
+        while True:
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await connection.add_listener(CHANNEL, lambda *_args: self._changed.set())
+                self._fingerprint = await self._read()
+                self._listening = True
+                delay = 0.5
+                while not lost.is_set() and not connection.is_closed():
+                    self._changed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), timeout=self._safety_interval)
+                    if lost.is_set() or connection.is_closed():
+                        break
+                    # On a notice, or every safety interval: also catches a silently dead socket.
+                    await connection.execute("SELECT 1")
+                    self._fingerprint = await self._read()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure: fall back to asking the database, and retry
+                log.info("layer-change listener unavailable; retrying", extra={"error": str(exc)[:200]})
+            finally:
+                self._listening = False
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close(timeout=1)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
