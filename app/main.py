@@ -13,6 +13,7 @@ import twin
 from app.errors import install_error_handlers
 from app.middleware import RequestLog
 from app.negotiation import Responder
+from app.openapi import install_openapi_30
 from app.routes import health, imports, meta, ogc, tiles
 from app.routes import map as map_page
 from twin.cache import ResponseCache
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_openapi_30(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(RequestLog)
     app.include_router(ogc.router)
