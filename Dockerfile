@@ -1,5 +1,11 @@
 # Lozenets Twin API. The database is not in this image: point DATABASE_URL at a PostGIS server
 # (docker-compose.yml starts one). Sources are downloaded from their public URLs at `twin fetch`.
+# MapLibre GL JS for /map, from the npm registry (pinned in package-lock.json); no CDN at run time.
+FROM node:20-slim AS map
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -21,6 +27,7 @@ COPY migrations ./migrations
 COPY data ./data
 COPY app ./app
 COPY twin ./twin
+COPY --from=map /build/node_modules/maplibre-gl/dist ./node_modules/maplibre-gl/dist
 RUN pip install --no-deps -e .
 
 USER twin
