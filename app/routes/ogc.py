@@ -15,6 +15,7 @@ from app.deps import read_access
 from app.negotiation import GEOJSON, HTML, JSON, Responder, etag_for, not_modified, wants_html
 from twin.catalog import Collection
 from twin.crs import CRS84, SUPPORTED, content_crs_header, parse_crs
+from twin.errors import InvalidParameter
 from twin.serving import LayerService
 
 router = APIRouter(tags=["OGC API – Features"], dependencies=[Depends(read_access)])
@@ -442,19 +443,14 @@ async def item(
 ) -> Response:
     """One feature by id, as GeoJSON (or HTML)."""
     as_html = wants_html(request)
-    unknown = sorted(
-        set(request.query_params)
-        - {"crs", "f"}
-        - layers.derived_fields((await layers.catalog()).get(collection_id))
-    )
-    if unknown:
-        from twin.errors import InvalidParameter
-
-        raise InvalidParameter(f"unknown parameter {unknown[0]!r} for a single feature", parameter=unknown[0])
     catalog = await layers.catalog()
     c = catalog.get(collection_id)
+    derived_fields = layers.derived_fields(c)
+    unknown = sorted(set(request.query_params) - {"crs", "f"} - derived_fields)
+    if unknown:
+        raise InvalidParameter(f"unknown parameter {unknown[0]!r} for a single feature", parameter=unknown[0])
     out = parse_crs(crs, "crs")
-    derived_params = {k: v for k, v in request.query_params.items() if k in layers.derived_fields(c)}
+    derived_params = {k: v for k, v in request.query_params.items() if k in derived_fields}
     etag = etag_for(
         "item",
         c.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import text
@@ -76,7 +77,7 @@ async def load_catalog(conn: AsyncConnection, derived: Mapping[str, DerivedLayer
             continue
         extent = await _extent(conn, built)
         temporal_extent = await _temporal_extent(conn, built) if built.temporal else None
-        collections[built.id] = _with(built, extent=extent, temporal_extent=temporal_extent)
+        collections[built.id] = replace(built, extent=extent, temporal_extent=temporal_extent)
         extents[built.id] = extent
     for row in layers:
         layer = derived.get(row["id"])
@@ -184,9 +185,3 @@ async def _temporal_extent(conn: AsyncConnection, c: Collection) -> tuple[Any, A
     sql = text(f"SELECT min({c.temporal.sql}), max({c.temporal.sql}) FROM {c.table} t")  # noqa: S608
     row = (await conn.execute(sql)).first()
     return (row[0], row[1]) if row else None
-
-
-def _with(c: Collection, **changes: Any) -> Collection:
-    from dataclasses import replace
-
-    return replace(c, **changes)
