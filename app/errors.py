@@ -98,7 +98,10 @@ async def _http(request: Request, exc: StarletteHTTPException) -> Response:
 
 
 async def _database(request: Request, exc: DBAPIError) -> Response:
-    if isinstance(exc, DataError):
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+    # Class 22 is "data exception" (out of range, invalid format); the asyncpg adapter does not
+    # always raise it as DataError.
+    if isinstance(exc, DataError) or sqlstate.startswith("22"):
         # A value PostgreSQL refused (out of range, wrong form) that validation let through.
         message = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
         return problem_response(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 _STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2a33}
@@ -101,7 +102,11 @@ def collection_page(c: dict[str, Any]) -> bytes:
 
 
 def items_page(
-    title: str, features: list[dict[str, Any]], body_info: dict[str, Any], links: list[dict[str, Any]]
+    title: str,
+    features: list[dict[str, Any]],
+    body_info: dict[str, Any],
+    links: list[dict[str, Any]],
+    item_query: str,
 ) -> bytes:
     names: list[str] = []
     for f in features:
@@ -110,7 +115,7 @@ def items_page(
                 names.append(k)
     head = "<tr><th>id</th>" + "".join(f"<th>{escape(n)}</th>" for n in names) + "</tr>"
     rows = "".join(
-        f"<tr><td><a href='{escape(_item_href(links, f['id']))}'>{escape(str(f['id']))}</a></td>"
+        f"<tr><td><a href='{escape(_item_href(links, f['id'], item_query))}'>{escape(str(f['id']))}</a></td>"
         + "".join(f"<td>{_cell((f.get('properties') or {}).get(n))}</td>" for n in names)
         + "</tr>"
         for f in features
@@ -128,9 +133,10 @@ def items_page(
     return page(title, summary + f"<table>{head}{rows}</table><nav class=paging>{paging}</nav>", links)
 
 
-def _item_href(links: list[dict[str, Any]], feature_id: Any) -> str:
+def _item_href(links: list[dict[str, Any]], feature_id: Any, item_query: str) -> str:
+    """A feature's own page, with the derived layer's parameters that selected it."""
     collection = next(ln["href"] for ln in links if ln["rel"] == "collection")
-    return f"{collection}/items/{feature_id}?f=html"
+    return f"{collection}/items/{quote(str(feature_id), safe='')}?{item_query}"
 
 
 def feature_page(title: str, feature: dict[str, Any], links: list[dict[str, Any]]) -> bytes:

@@ -87,6 +87,8 @@ def test_a_new_layer_is_described_with_its_time_extent(client: httpx.Client, obs
     [
         ("2024-01-01T02:00:00Z/2024-01-01T04:00:00Z", [3, 4, 5]),
         ("2024-01-01T05:00:00Z", [6]),
+        ("2024-01-01", list(range(1, 11))),  # a date is the whole day
+        ("2024-01-01T05:00:00.000z", [6]),
         ("../2024-01-01T01:00:00Z", [1, 2]),
         ("2024-01-01T08:00:00Z/..", [9, 10]),
         ("2024-01-01T07:30:00+01:00/2024-01-01T09:00:00+02:00", [8]),
@@ -99,7 +101,16 @@ def test_datetime_instants_and_intervals(
 
 
 def test_bad_datetimes(client: httpx.Client, observations: str) -> None:
-    for value in ("2024-01-02T00:00:00Z/2024-01-01T00:00:00Z", "../..", "2024-13-01", "a/b/c"):
+    for value in (
+        "2024-01-02T00:00:00Z/2024-01-01T00:00:00Z",
+        "../..",
+        "2024-13-01",
+        "a/b/c",
+        "20240101",
+        "2024-W01-1",
+        "0001-01-01T00:00:00+01:00",
+        "2024-01-01T00:00:00",
+    ):
         body = assert_problem(
             client.get(f"/collections/{observations}/items", params={"datetime": value}), 400
         )

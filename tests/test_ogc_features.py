@@ -259,7 +259,11 @@ def test_html_views(client: httpx.Client) -> None:
     assert page.headers["content-type"].startswith("text/html")
     assert "real data" in page.text
     items = client.get("/collections/neighbourhoods/items", params={"f": "html", "limit": 3})
-    assert "жк. Лозенец" in items.text or "next" in items.text
+    assert items.text.count("<tr>") == 4  # a header and three features
+    assert "rel=" not in items.text or "next" in items.text
+    assert "жк. Лозенец" in items.text  # id 133 sorts first
+    grid = client.get("/collections/lozenets_grid/items", params={"f": "html", "limit": 2, "cell_size": 250})
+    assert "/collections/lozenets_grid/items/1?cell_size=250&amp;f=html" in grid.text
     assert (
         client.get("/collections/neighbourhoods/items/133", params={"f": "html"}).text.count("жк. Лозенец")
         >= 1
@@ -292,3 +296,88 @@ def test_gzip_when_accepted(client: httpx.Client) -> None:
     )
     assert response.headers.get("content-encoding") == "gzip"
     assert response.json()["numberReturned"] == 200
+
+
+def test_a_cursor_is_refused_by_another_query(client: httpx.Client) -> None:
+    first = features(client, "neighbourhoods", limit=1, filter="name LIKE 'жк.%'")
+    cursor = (
+        next(ln["href"] for ln in first["links"] if ln["rel"] == "next").split("cursor=")[1].split("&")[0]
+    )
+    body = assert_problem(
+        client.get("/collections/neighbourhoods/items", params={"limit": 1, "cursor": cursor}),
+        400,
+        "another query",
+    )
+    assert body["parameter"] == "cursor"
+    # The page size may change between pages.
+    assert (
+        features(client, "neighbourhoods", limit=5, filter="name LIKE 'жк.%'", cursor=cursor)["numberMatched"]
+        == 2
+    )
+
+
+def test_a_bbox_of_no_width_is_a_point(client: httpx.Client) -> None:
+    point = features(client, "neighbourhoods", bbox="23.3225,42.68,23.3225,42.68")
+    same = features(client, "neighbourhoods", filter="S_INTERSECTS(geometry, POINT(23.3225 42.68))")
+    assert [f["id"] for f in point["features"]] == [f["id"] for f in same["features"]]
+    assert point["numberMatched"] == 1
+
+
+def test_duplicate_properties_are_returned_once(client: httpx.Client) -> None:
+    body = features(client, "neighbourhoods", properties="name,name", limit=1)
+    assert list(body["features"][0]["properties"]) == ["name"]
+
+
+def test_etags_differ_by_representation(client: httpx.Client) -> None:
+    url = "/collections/neighbourhoods/items"
+    plain = client.get(
+        url, params={"limit": 2, "properties": "name"}, headers={"Accept-Encoding": "identity"}
+    )
+    zipped = client.get(url, params={"limit": 2, "properties": "name"}, headers={"Accept-Encoding": "gzip"})
+    html_view = client.get(url, params={"limit": 2, "properties": "name", "f": "html"})
+    reordered = client.get(f"{url}?properties=name&limit=2", headers={"Accept-Encoding": "identity"})
+    tags = [r.headers["etag"] for r in (plain, zipped, html_view, reordered)]
+    assert len(set(tags)) == 4
+    assert zipped.headers["content-encoding"] == "gzip"
+    # each body carries its own self link
+    assert reordered.json()["links"][0]["href"].endswith("?properties=name&limit=2")
+    assert (
+        client.get(url, params={"limit": 2, "properties": "name"}, headers={"If-None-Match": "*"}).status_code
+        == 200
+    )
+
+
+def test_sortables(client: httpx.Client) -> None:
+    body = client.get("/collections/district/sortables").json()
+    assert set(body["properties"]) == {"name_bg", "name_en", "population_estimate"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/collections/neighbourhoods/items/%C2%B2",
+        "/collections/neighbourhoods/items/--5",
+        "/collections/neighbourhoods/items/9223372036854775808",
+        "/collections/district/items/09%00",
+        "/collections/lozenets_grid/items/%C2%B2",
+    ],
+)
+def test_impossible_feature_ids_are_404(client: httpx.Client, path: str) -> None:
+    assert_problem(client.get(path), 404)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "population_estimate=99999999999999999999999",
+        "population_estimate=%C2%B2",
+        "name_bg=%00",
+        "name_bg=x%00y",
+        "cursor=WzEsWyJ4Il0sbnVsbF0",
+        "properties=" + ",".join(f"p{i}" for i in range(300)),
+        "filter=population_estimate%20%3E%2099999999999999999999999",
+    ],
+)
+def test_values_postgresql_would_refuse_are_400(client: httpx.Client, query: str) -> None:
+    response = client.get(f"/collections/district/items?{query}")
+    assert_problem(response, 400)

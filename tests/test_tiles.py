@@ -82,6 +82,8 @@ def test_a_cached_tile_revalidates_with_304(client: httpx.Client) -> None:
         ("WebMercatorQuad/a/0/0", 400, "tileMatrix"),
         ("WebMercatorQuad/3/-1/0", 400, "tileRow"),
         ("WorldCRS84Quad/3/0/0", 404, "tileMatrixSetId"),
+        ("WebMercatorQuad/%C2%B2/0/0", 400, "tileMatrix"),
+        ("WebMercatorQuad/3/%C2%B2/0", 400, "tileRow"),
     ],
 )
 def test_tile_indexes_outside_the_matrix(

@@ -64,6 +64,8 @@ def make_async_engine(settings: Settings, url: URL | None = None) -> AsyncEngine
         pool_pre_ping=True,
         pool_timeout=settings.db_connect_timeout,
         hide_parameters=True,
+        # The app only reads (and a key's last use is one statement): no BEGIN/ROLLBACK round trips.
+        isolation_level="AUTOCOMMIT",
         connect_args={"timeout": settings.db_connect_timeout},
     )
 

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
 
 import orjson
 
@@ -39,6 +43,9 @@ STANDARD_PARAMETERS = frozenset(
     }
 )
 MAX_SORT_KEYS = 4
+MAX_SELECTED_PROPERTIES = 200
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2}))?$")
 
 
 @dataclass(frozen=True)
@@ -55,26 +62,61 @@ class Cursor:
     values: tuple[Any, ...]
     """One value per sort key (None = that row had NULL), then the feature id."""
     matched: int | None = None
+    query: str = ""
+    """A digest of the query it pages through: a cursor is refused by any other query."""
 
     def encode(self) -> str:
-        raw = orjson.dumps([1 if self.forward else 0, list(self.values), self.matched], default=_json_default)
+        raw = orjson.dumps(
+            [1 if self.forward else 0, list(self.values), self.matched, self.query], default=_json_default
+        )
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
-    def decode(cls, token: str, n_keys: int) -> Cursor:
+    def decode(cls, token: str, key_types: tuple[str, ...], query: str) -> Cursor:
+        """A cursor this server issued for this very query, with values of the sort keys' types."""
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            forward, values, matched = orjson.loads(raw)
-            if not isinstance(values, list) or len(values) != n_keys + 1 or forward not in (0, 1):
+            forward, values, matched, digest = orjson.loads(raw)
+            if forward not in (0, 1) or not isinstance(values, list) or len(values) != len(key_types):
                 raise ValueError
-            if matched is not None and not isinstance(matched, int):
+            if matched is not None and (type(matched) is not int or matched < 0):
                 raise ValueError
+            typed = tuple(
+                _cursor_value(v, t, nullable=i < len(key_types) - 1)
+                for i, (v, t) in enumerate(zip(values, key_types, strict=True))
+            )
         except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
             raise InvalidParameter(
-                "cursor is not one this server issued for this query; follow the next/prev links as given",
+                "cursor is not one this server issued; follow the next/prev links as given",
                 parameter="cursor",
             ) from exc
-        return cls(bool(forward), tuple(values), matched)
+        if digest != query:
+            raise InvalidParameter(
+                "cursor belongs to another query (filters, sorting or properties changed); "
+                "start again from the first page",
+                parameter="cursor",
+            )
+        return cls(bool(forward), typed, matched, digest)
+
+
+def _cursor_value(value: Any, type_: str, *, nullable: bool) -> Any:
+    if value is None:
+        if not nullable:
+            raise ValueError
+        return None
+    expected: dict[str, tuple[type, ...]] = {
+        "integer": (int,),
+        "number": (int, float),
+        "boolean": (bool,),
+        "string": (str,),
+        "date": (str,),
+        "datetime": (str,),
+    }
+    if not isinstance(value, expected[type_]) or (type_ in ("integer", "number") and isinstance(value, bool)):
+        raise ValueError
+    if type_ == "integer" and not INT64_MIN <= cast(int, value) <= INT64_MAX:
+        raise ValueError
+    return _typed(value, type_)
 
 
 @dataclass(frozen=True)
@@ -92,6 +134,7 @@ class ItemsQuery:
     derived_params: dict[str, Any] = field(default_factory=dict)
     canonical: tuple[tuple[str, str], ...] = ()
     """The parameters that shape the result, normalised: the key of caches and ETags."""
+    digest: str = ""
 
 
 # -- parsing -----------------------------------------------------------------------------------------
@@ -103,6 +146,9 @@ def parse_items_query(
     max_limit: int,
     derived_fields: frozenset[str] = frozenset(),
 ) -> ItemsQuery:
+    for name, value in params.items():
+        if "\x00" in value:
+            raise InvalidParameter(f"{name} contains a NUL character", parameter=name)
     unknown = sorted(set(params) - STANDARD_PARAMETERS - set(collection.property_names) - derived_fields)
     if unknown:
         names = ", ".join(collection.property_names) or "none"
@@ -149,9 +195,11 @@ def parse_items_query(
             ) from exc
     sort = parse_sortby(collection, params.get("sortby"))
     selected = parse_properties(collection, params.get("properties"))
-    cursor = Cursor.decode(params["cursor"], len(sort)) if params.get("cursor") else None
     shaping = {k: v for k, v in params.items() if k not in ("cursor", "f")}
     shaping["limit"] = str(limit)
+    digest = query_digest(shaping)
+    key_types = (*(k.type for k in sort), collection.id_type)
+    cursor = Cursor.decode(params["cursor"], key_types, digest) if params.get("cursor") else None
     return ItemsQuery(
         limit=limit,
         crs=crs,
@@ -165,7 +213,15 @@ def parse_items_query(
         cursor=cursor,
         derived_params={k: v for k, v in params.items() if k in derived_fields},
         canonical=tuple(sorted(shaping.items())),
+        digest=digest,
     )
+
+
+def query_digest(shaping: Mapping[str, str]) -> str:
+    """What a cursor is bound to: every parameter that selects or orders features (the page size may
+    change between pages, so it is left out)."""
+    selecting = sorted((k, v) for k, v in shaping.items() if k != "limit")
+    return hashlib.blake2b(repr(selecting).encode(), digest_size=8).hexdigest()
 
 
 def _parse_limit(value: str | None, default: int, maximum: int) -> int:
@@ -181,44 +237,55 @@ def _parse_limit(value: str | None, default: int, maximum: int) -> int:
 
 
 def parse_datetime(value: str) -> tuple[datetime | None, datetime | None]:
-    """An RFC 3339 instant or interval (``start/end``, either end may be ``..`` or empty)."""
+    """An RFC 3339 instant or interval (``start/end``, either end may be ``..`` or empty). A bare date
+    is the whole day (UTC)."""
     parts = value.split("/")
     if len(parts) > 2 or not value.strip():
         raise InvalidParameter(
             f"datetime must be an instant or start/end, got {value!r}", parameter="datetime"
         )
-    bounds = [None if p in ("..", "") else _instant(p) for p in parts]
-    if len(bounds) == 1:
-        if bounds[0] is None:
+    if len(parts) == 1:
+        if parts[0] in ("..", ""):
             raise InvalidParameter("datetime needs at least one bound", parameter="datetime")
-        return (bounds[0], bounds[0])
-    start, end = bounds
-    if start is None and end is None:
+        start = _instant(parts[0])
+        end = start + timedelta(days=1, microseconds=-1) if len(parts[0]) == 10 else start
+        return (start, end)
+    start_or_none = None if parts[0] in ("..", "") else _instant(parts[0])
+    end_or_none = None if parts[1] in ("..", "") else _instant(parts[1])
+    if start_or_none is None and end_or_none is None:
         raise InvalidParameter("datetime '../..' has no bound at all", parameter="datetime")
-    if start is not None and end is not None and start > end:
+    if start_or_none is not None and end_or_none is not None and start_or_none > end_or_none:
         raise InvalidParameter(f"datetime interval ends before it starts: {value!r}", parameter="datetime")
-    return (start, end)
+    return (start_or_none, end_or_none)
 
 
-def _instant(text: str) -> datetime:
+def _instant(text: str, parameter: str = "datetime") -> datetime:
+    """An RFC 3339 date-time (or date, meaning its first instant), in UTC."""
+    if not _RFC3339.match(text):
+        raise InvalidParameter(
+            f"{parameter} {text!r} is not RFC 3339 (e.g. 2024-05-01T08:00:00Z)", parameter=parameter
+        )
     try:
         if len(text) == 10:
             return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidParameter(
-            f"datetime {text!r} is not RFC 3339 (e.g. 2024-05-01T08:00:00Z)", parameter="datetime"
-        ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidParameter(f"{parameter} {text!r} is not a valid date-time", parameter=parameter) from exc
 
 
 def coerce(prop: Property, raw: str, parameter: str) -> Any:
     """A query-string value as the Python type of a property (for a bound, typed parameter)."""
     try:
         if prop.type == "integer":
+            if not re.fullmatch(r"[+-]?[0-9]{1,19}", raw) or not INT64_MIN <= int(raw) <= INT64_MAX:
+                raise ValueError
             return int(raw)
         if prop.type == "number":
-            return float(raw)
+            number = float(raw)
+            if not math.isfinite(number):
+                raise ValueError
+            return number
         if prop.type == "boolean":
             if raw.lower() not in ("true", "false"):
                 raise ValueError
@@ -226,7 +293,7 @@ def coerce(prop: Property, raw: str, parameter: str) -> Any:
         if prop.type == "date":
             return date.fromisoformat(raw)
         if prop.type == "datetime":
-            return _instant(raw)
+            return _instant(raw, parameter)
     except ValueError as exc:
         raise InvalidParameter(
             f"{parameter} must be a {prop.type} value, got {raw!r}", parameter=parameter
@@ -261,7 +328,13 @@ def parse_properties(collection: Collection, value: str | None) -> tuple[Propert
     if value is None:
         return None
     selected: list[Property] = []
-    for name in (n.strip() for n in value.split(",") if n.strip()):
+    names = list(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    if len(names) > MAX_SELECTED_PROPERTIES:
+        raise InvalidParameter(
+            f"properties names {len(names)} properties; at most {MAX_SELECTED_PROPERTIES}",
+            parameter="properties",
+        )
+    for name in names:
         try:
             selected.append(collection.prop(name))
         except KeyError:
@@ -320,9 +393,13 @@ def _where(collection: Collection, query: ItemsQuery, params: dict[str, Any]) ->
         params.update(
             {"bx0": query.bbox[0], "by0": query.bbox[1], "bx1": query.bbox[2], "by1": query.bbox[3]}
         )
+        # ST_Envelope of the diagonal: a box, or the line or point a box of no width collapses to
+        # (a zero-area polygon would intersect nothing).
         envelope = (
-            "ST_MakeEnvelope(CAST(:bx0 AS double precision), CAST(:by0 AS double precision), "
-            f"CAST(:bx1 AS double precision), CAST(:by1 AS double precision), {query.bbox_srid})"
+            "ST_Envelope(ST_SetSRID(ST_MakeLine("
+            "ST_MakePoint(CAST(:bx0 AS double precision), CAST(:by0 AS double precision)), "
+            "ST_MakePoint(CAST(:bx1 AS double precision), CAST(:by1 AS double precision))), "
+            f"{query.bbox_srid}))"
         )
         if query.bbox_srid != collection.srid:
             envelope = f"ST_Transform({envelope}, {collection.srid})"
@@ -420,8 +497,10 @@ def count_sql(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str,
 def item_sql(collection: Collection, feature_id: str, crs: Crs) -> tuple[str, dict[str, Any]] | None:
     """The SQL for one feature, or None when the id cannot be one of this collection's ids."""
     params: dict[str, Any] = dict(collection.fixed_params)
+    if "\x00" in feature_id:
+        return None
     if collection.id_type == "integer":
-        if not feature_id.lstrip("-").isdigit() or len(feature_id) > 19:
+        if not re.fullmatch(r"-?[0-9]{1,19}", feature_id) or not INT64_MIN <= int(feature_id) <= INT64_MAX:
             return None
         params["fid"] = int(feature_id)
         cast = "bigint"
@@ -438,16 +517,24 @@ def item_sql(collection: Collection, feature_id: str, crs: Crs) -> tuple[str, di
     return sql, params
 
 
-def cursor_after(row: Mapping[Any, Any], n_keys: int, matched: int | None) -> Cursor:
-    return Cursor(True, tuple(_jsonable(row[f"k{i}"]) for i in range(n_keys + 1)), matched)
+def cursor_after(row: Mapping[Any, Any], query: ItemsQuery, matched: int | None) -> Cursor:
+    return Cursor(
+        True, tuple(_jsonable(row[f"k{i}"]) for i in range(len(query.sort) + 1)), matched, query.digest
+    )
 
 
-def cursor_before(row: Mapping[Any, Any], n_keys: int, matched: int | None) -> Cursor:
-    return Cursor(False, tuple(_jsonable(row[f"k{i}"]) for i in range(n_keys + 1)), matched)
+def cursor_before(row: Mapping[Any, Any], query: ItemsQuery, matched: int | None) -> Cursor:
+    return Cursor(
+        False, tuple(_jsonable(row[f"k{i}"]) for i in range(len(query.sort) + 1)), matched, query.digest
+    )
 
 
 def _jsonable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime | date) else value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
 
 
 def _json_default(value: Any) -> Any:

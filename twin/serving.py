@@ -7,13 +7,16 @@ never renders HTTP. It keeps the catalog current through :class:`twin.versions.L
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from pydantic import ValidationError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from twin import features
@@ -24,10 +27,17 @@ from twin.derived import materialize
 from twin.errors import InvalidParameter, NotFound
 from twin.repositories import catalog as catalog_repo
 from twin.repositories import features as repo
+from twin.repositories.layers import register_derived
 from twin.scenarios import derived_layers
 from twin.settings import Settings
 from twin.tiles import tile_sql
-from twin.versions import LayerVersions
+from twin.versions import CHANNEL, LayerVersions
+
+log = logging.getLogger("twin.serving")
+
+BOUND_TTL_SECONDS = 60.0
+"""How long a known derived result is trusted without asking the database (results used within
+the last ten minutes are never pruned, see twin.repositories.derived.prune_runs)."""
 
 
 @dataclass(frozen=True)
@@ -50,9 +60,24 @@ class LayerService:
         )
         self._catalog: Catalog | None = None
         self._lock = asyncio.Lock()
+        # (layer, data version, parameters) -> (stored result, when checked): a derived request whose
+        # result is known costs no write and no extra round trip.
+        self._bound: dict[tuple[str, int, str], tuple[str, float]] = {}
+        # Derived computations are CPU-bound: a burst of new parameters queues instead of piling up.
+        self._computing = asyncio.Semaphore(2)
 
     async def start(self) -> None:
         self.versions.start()
+        try:
+            await anyio.to_thread.run_sync(self._register_derived)
+        except (DBAPIError, OSError) as exc:  # the database may be down at start-up: imports do it later
+            log.warning("derived layers not registered at start-up", extra={"error": str(exc)[:200]})
+
+    def _register_derived(self) -> None:
+        """A derived layer appears once its scenario is registered in code (and its inputs are loaded)."""
+        with self.sync_engine.begin() as conn:
+            register_derived(conn, derived_layers().values())
+            conn.execute(text("SELECT pg_notify(:channel, 'derived')"), {"channel": CHANNEL})
 
     async def stop(self) -> None:
         await self.versions.stop()
@@ -94,7 +119,15 @@ class LayerService:
             first = exc.errors()[0]
             name = ".".join(str(p) for p in first["loc"]) or "parameters"
             raise InvalidParameter(f"{name}: {first['msg']}", parameter=name) from exc
-        key, _count = await anyio.to_thread.run_sync(lambda: materialize(self.sync_engine, layer, params))
+        token = (collection.id, collection.data_version, params.model_dump_json())
+        known = self._bound.get(token)
+        if known is not None and time.monotonic() - known[1] < BOUND_TTL_SECONDS:
+            return collection.bound_to(known[0])
+        async with self._computing:
+            key, _count = await anyio.to_thread.run_sync(lambda: materialize(self.sync_engine, layer, params))
+        if len(self._bound) > 10_000:
+            self._bound.clear()
+        self._bound[token] = (key, time.monotonic())
         return collection.bound_to(key)
 
     # -- queries -------------------------------------------------------------------------------------
@@ -109,26 +142,27 @@ class LayerService:
 
     async def page(self, collection: Collection, query: features.ItemsQuery) -> Page:
         sql, params = features.items_sql(collection, query)
-        n_keys = len(query.sort)
         backwards = query.cursor is not None and not query.cursor.forward
         async with connect(self.engine) as conn:
             rows = list(await repo.page_rows(conn, sql, params))
+            more = len(rows) > query.limit
             if query.cursor is not None:
                 matched = query.cursor.matched
-            elif 0 <= collection.row_estimate <= self.settings.exact_count_max or collection.row_estimate < 0:
+            elif not more:
+                matched = len(rows)  # the first page holds everything: no COUNT needed
+            elif collection.row_estimate <= self.settings.exact_count_max:
                 count_sql, count_params = features.count_sql(collection, query)
                 matched = int(await repo.scalar(conn, count_sql, count_params))
             else:
                 matched = None
-        more = len(rows) > query.limit
         rows = rows[: query.limit]
         if backwards:
             rows.reverse()
         next_cursor = prev_cursor = None
         if rows and (more if not backwards else True):
-            next_cursor = features.cursor_after(rows[-1], n_keys, matched).encode()
+            next_cursor = features.cursor_after(rows[-1], query, matched).encode()
         if rows and (more if backwards else query.cursor is not None):
-            prev_cursor = features.cursor_before(rows[0], n_keys, matched).encode()
+            prev_cursor = features.cursor_before(rows[0], query, matched).encode()
         return Page([r["feature"] for r in rows], matched, next_cursor, prev_cursor)
 
     async def feature(self, collection: Collection, feature_id: str, crs: Crs) -> str:

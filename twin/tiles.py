@@ -114,7 +114,7 @@ def tile_sql(collection: Collection, z: int, x: int, y: int, max_features: int) 
 def parse_tile_numbers(z: str, y: str, x: str) -> tuple[int, int, int]:
     values = []
     for name, raw in (("tileMatrix", z), ("tileRow", y), ("tileCol", x)):
-        if not raw.isdigit() or len(raw) > 9:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
             raise InvalidParameter(f"{name} must be a whole number, got {raw!r}", parameter=name)
         values.append(int(raw))
     return values[0], values[1], values[2]

@@ -71,13 +71,15 @@ class LayerVersions:
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await connection.add_listener(CHANNEL, lambda *_args: self._changed.set())
+                self._changed.clear()
                 self._fingerprint = await self._read()
                 self._listening = True
                 delay = 0.5
                 while not lost.is_set() and not connection.is_closed():
-                    self._changed.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), timeout=self._safety_interval)
+                    # Cleared before reading, so a notice that arrives during the read is kept.
+                    self._changed.clear()
                     if lost.is_set() or connection.is_closed():
                         break
                     # On a notice, or every safety interval: also catches a silently dead socket.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -87,6 +88,7 @@ def _self_links(request: Request, as_html: bool, json_type: str = JSON) -> list[
 
 
 def _render(
+    request: Request,
     data: dict[str, Any],
     as_html: bool,
     html_body: bytes | None,
@@ -97,8 +99,8 @@ def _render(
 ) -> Response:
     if as_html:
         assert html_body is not None
-        return responder.store(etag, html_body, HTML + "; charset=utf-8", extra)
-    return responder.store(etag, orjson.dumps(data), media_type, extra)
+        return responder.store(request, etag, html_body, HTML + "; charset=utf-8", extra)
+    return responder.store(request, etag, orjson.dumps(data), media_type, extra)
 
 
 # -- landing and conformance ------------------------------------------------------------------------
@@ -107,9 +109,9 @@ async def landing(request: Request, layers: ServiceDep, responder: ResponderDep)
     """The API's entry point: what it offers, and links to everything."""
     as_html = wants_html(request)
     catalog = await layers.catalog()
-    etag = etag_for("landing", catalog.fingerprint, _base(request), as_html)
+    etag = etag_for("landing", catalog.fingerprint, str(request.url), as_html)
     if not_modified(request, etag):
-        return responder.not_modified(etag)
+        return responder.not_modified(request, etag)
     base = _base(request)
     links = [
         *_self_links(request, as_html),
@@ -145,7 +147,7 @@ async def landing(request: Request, layers: ServiceDep, responder: ResponderDep)
         if as_html
         else None
     )
-    return _render(data, as_html, body, etag, responder)
+    return _render(request, data, as_html, body, etag, responder)
 
 
 @router.get("/conformance", summary="Conformance classes", responses=PROBLEM)
@@ -154,7 +156,7 @@ async def conformance(request: Request, responder: ResponderDep) -> Response:
     as_html = wants_html(request)
     etag = etag_for("conformance", as_html)
     if not_modified(request, etag):
-        return responder.not_modified(etag)
+        return responder.not_modified(request, etag)
     data = {"conformsTo": CONFORMANCE}
     body = (
         html.page(
@@ -163,7 +165,7 @@ async def conformance(request: Request, responder: ResponderDep) -> Response:
         if as_html
         else None
     )
-    return _render(data, as_html, body, etag, responder)
+    return _render(request, data, as_html, body, etag, responder)
 
 
 # -- collections --------------------------------------------------------------------------------------
@@ -180,6 +182,12 @@ def collection_document(request: Request, c: Collection) -> dict[str, Any]:
             "http://www.opengis.net/def/rel/ogc/1.0/queryables",
             "application/schema+json",
             "queryables",
+        ),
+        _link(
+            f"{url}/sortables",
+            "http://www.opengis.net/def/rel/ogc/1.0/sortables",
+            "application/schema+json",
+            "sortables",
         ),
         _link(
             f"{url}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON, "vector tilesets"
@@ -224,9 +232,9 @@ async def collections(request: Request, layers: ServiceDep, responder: Responder
     """Every layer as an OGC collection, with extent, provenance and links."""
     as_html = wants_html(request)
     catalog = await layers.catalog()
-    etag = etag_for("collections", catalog.fingerprint, _base(request), as_html)
+    etag = etag_for("collections", catalog.fingerprint, str(request.url), as_html)
     if not_modified(request, etag):
-        return responder.not_modified(etag)
+        return responder.not_modified(request, etag)
     documents = [collection_document(request, c) for c in catalog]
     links = _self_links(request, as_html)
     data = {"collections": documents, "links": links}
@@ -243,7 +251,7 @@ async def collections(request: Request, layers: ServiceDep, responder: Responder
             for d in documents
         ]
         body = html.collections_page(rows, links)
-    return _render(data, as_html, body, etag, responder)
+    return _render(request, data, as_html, body, etag, responder)
 
 
 CollectionId = Annotated[str, Path(description="A collection id, as listed at /collections.", max_length=200)]
@@ -259,28 +267,19 @@ async def collection(
     c = catalog.get(collection_id)
     etag = etag_for("collection", c.id, c.data_version, catalog.fingerprint, _base(request), as_html)
     if not_modified(request, etag):
-        return responder.not_modified(etag)
+        return responder.not_modified(request, etag)
     data = collection_document(request, c)
-    return _render(data, as_html, html.collection_page(data) if as_html else None, etag, responder)
+    return _render(request, data, as_html, html.collection_page(data) if as_html else None, etag, responder)
 
 
-@router.get("/collections/{collection_id}/queryables", summary="Queryable properties", responses=PROBLEM)
-async def queryables(
-    collection_id: CollectionId, request: Request, layers: ServiceDep, responder: ResponderDep
-) -> Response:
-    """The properties usable in filters, sortby and property filters, as JSON Schema."""
-    as_html = wants_html(request)
-    c = (await layers.catalog()).get(collection_id)
-    etag = etag_for("queryables", c.id, c.data_version, _base(request), as_html)
-    if not_modified(request, etag):
-        return responder.not_modified(etag)
-    properties: dict[str, Any] = {
-        "geometry": {
+def _property_schemas(c: Collection, with_geometry: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    if with_geometry:
+        properties["geometry"] = {
             "title": "geometry",
             "format": f"geometry-{c.geometry_type.lower()}",
             "x-ogc-role": "primary-geometry",
-        },
-    }
+        }
     for p in c.properties:
         schema: dict[str, Any] = {"title": p.name}
         if p.type in ("date", "datetime"):
@@ -290,23 +289,45 @@ async def queryables(
         if p.description:
             schema["description"] = p.description
         properties[p.name] = schema
+    return properties
+
+
+async def _schema_document(
+    kind: str, collection_id: str, request: Request, layers: LayerService, responder: Responder
+) -> Response:
+    as_html = wants_html(request)
+    c = (await layers.catalog()).get(collection_id)
+    etag = etag_for(kind, c.id, c.data_version, _base(request), as_html)
+    if not_modified(request, etag):
+        return responder.not_modified(request, etag)
+    properties = _property_schemas(c, with_geometry=kind == "queryables")
     data = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"{_base(request)}/collections/{c.id}/queryables",
+        "$id": f"{_base(request)}/collections/{c.id}/{kind}",
         "type": "object",
         "title": c.title,
         "properties": properties,
         "additionalProperties": False,
     }
-    body = (
-        html.page(
-            f"Queryables of {c.title}",
-            html.table((k, v.get("type") or v.get("format")) for k, v in properties.items()),
-        )
-        if as_html
-        else None
-    )
-    return _render(data, as_html, body, etag, responder, media_type="application/schema+json")
+    rows = ((k, v.get("type") or v.get("format")) for k, v in properties.items())
+    body = html.page(f"{kind.title()} of {c.title}", html.table(rows)) if as_html else None
+    return _render(request, data, as_html, body, etag, responder, media_type="application/schema+json")
+
+
+@router.get("/collections/{collection_id}/queryables", summary="Queryable properties", responses=PROBLEM)
+async def queryables(
+    collection_id: CollectionId, request: Request, layers: ServiceDep, responder: ResponderDep
+) -> Response:
+    """The properties usable in `filter` and `name=value` filters, as JSON Schema."""
+    return await _schema_document("queryables", collection_id, request, layers, responder)
+
+
+@router.get("/collections/{collection_id}/sortables", summary="Sortable properties", responses=PROBLEM)
+async def sortables(
+    collection_id: CollectionId, request: Request, layers: ServiceDep, responder: ResponderDep
+) -> Response:
+    """The properties usable in `sortby`, as JSON Schema."""
+    return await _schema_document("sortables", collection_id, request, layers, responder)
 
 
 # -- items --------------------------------------------------------------------------------------------
@@ -386,12 +407,11 @@ async def items(
     c = catalog.get(collection_id)
     params = {k: v for k, v in request.query_params.items()}
     query = layers.parse(c, params)
-    etag = etag_for(
-        "items", c.id, c.data_version, query.canonical, params.get("cursor"), _base(request), as_html
-    )
+    # The links echo the request URL, so the URL itself (not only the normalised query) keys the body.
+    etag = etag_for("items", c.id, c.data_version, query.canonical, str(request.url), as_html)
     if not_modified(request, etag):
-        return responder.not_modified(etag)
-    if (cached := responder.cached(etag)) is not None:
+        return responder.not_modified(request, etag)
+    if (cached := responder.cached(request, etag)) is not None:
         return cached
     c = await layers.bind(c, query.derived_params)
     page = await layers.page(c, query)
@@ -413,9 +433,9 @@ async def items(
     extra = {"Content-Crs": content_crs_header(query.crs)}
     if as_html:
         features = [orjson.loads(f) for f in page.features]
-        return responder.store(
-            etag, html.items_page(c.title, features, head, links), HTML + "; charset=utf-8", extra
-        )
+        item_query = urlencode({**query.derived_params, "f": "html"})
+        body = html.items_page(c.title, features, head, links, item_query)
+        return responder.store(request, etag, body, HTML + "; charset=utf-8", extra)
     # PostGIS wrote every feature; only the envelope is assembled here, and nothing is re-encoded.
     tail = {k: v for k, v in head.items() if v is not None} | {"timeStamp": stamp, "links": links}
     body = (
@@ -424,7 +444,7 @@ async def items(
         + b"],"
         + orjson.dumps(tail)[1:]
     )
-    return responder.store(etag, body, GEOJSON, extra)
+    return responder.store(request, etag, body, GEOJSON, extra)
 
 
 @router.get(
@@ -458,12 +478,12 @@ async def item(
         feature_id,
         out.uri,
         tuple(sorted(derived_params.items())),
-        _base(request),
+        str(request.url),
         as_html,
     )
     if not_modified(request, etag):
-        return responder.not_modified(etag)
-    if (cached := responder.cached(etag)) is not None:
+        return responder.not_modified(request, etag)
+    if (cached := responder.cached(request, etag)) is not None:
         return cached
     c = await layers.bind(c, derived_params)
     text_ = await layers.feature(c, feature_id, out)
@@ -472,10 +492,11 @@ async def item(
     extra = {"Content-Crs": content_crs_header(out)}
     if as_html:
         return responder.store(
+            request,
             etag,
             html.feature_page(f"{c.title}: {feature_id}", orjson.loads(text_), links),
             HTML + "; charset=utf-8",
             extra,
         )
     body = text_.encode()[:-1] + b',"links":' + orjson.dumps(links) + b"}"
-    return responder.store(etag, body, GEOJSON, extra)
+    return responder.store(request, etag, body, GEOJSON, extra)

@@ -26,9 +26,6 @@ from twin.tiles import (
 
 router = APIRouter(tags=["OGC API – Tiles"], dependencies=[Depends(read_access)])
 
-MIN_ZOOM = 8
-DEFAULT_MAX_ZOOM = 20
-
 
 def _tiles_url(request: Request, c: Collection) -> str:
     return f"{_base(request)}/collections/{c.id}/tiles/{TMS_ID}"
@@ -97,7 +94,7 @@ async def tileset(
         "dataType": "vector",
         "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
         "tileMatrixSetURI": TMS_URI,
-        "tileMatrixSetLimits": matrix_limits(c.extent, MIN_ZOOM, DEFAULT_MAX_ZOOM),
+        "tileMatrixSetLimits": matrix_limits(c.extent, 0, MAX_ZOOM),
         "layers": [
             {
                 "id": c.id,
@@ -200,11 +197,11 @@ async def tile(
         )
     etag = etag_for("tile", c.id, c.data_version, z, x, y, tuple(sorted(params.items())))
     if not_modified(request, etag):
-        return responder.not_modified(etag)
-    if (cached := responder.cached(etag)) is not None:
+        return responder.not_modified(request, etag)
+    if (cached := responder.cached(request, etag)) is not None:
         return cached
     bound = await layers.bind(c, params)
     data = await layers.tile(bound, z, x, y)
     if not data:
-        return responder.store(etag, b"", MVT, status=204)
-    return responder.store(etag, data, MVT)
+        return responder.store(request, etag, b"", MVT, status=204)
+    return responder.store(request, etag, data, MVT)

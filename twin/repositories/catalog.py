@@ -57,6 +57,9 @@ async def fingerprint(conn: AsyncConnection) -> str:
 
 
 async def load_catalog(conn: AsyncConnection, derived: Mapping[str, DerivedLayer]) -> Catalog:
+    # The fingerprint is read first: if an import commits while the rest is read, the catalog holds
+    # data at least as new as its fingerprint says, and the next request sees a new one and rebuilds.
+    current = await fingerprint(conn)
     layers = [dict(r) for r in (await conn.execute(_LAYERS)).mappings()]
     tables = sorted({r["table_name"] for r in layers if r["kind"] == "base" and r["table_name"]})
     columns: dict[str, list[dict[str, Any]]] = {}
@@ -85,7 +88,7 @@ async def load_catalog(conn: AsyncConnection, derived: Mapping[str, DerivedLayer
             continue
         extent = next((extents[i] for i in layer.inputs if extents.get(i)), None)
         collections[row["id"]] = _derived_collection(row, layer, extent)
-    return Catalog(collections=collections, fingerprint=await fingerprint(conn))
+    return Catalog(collections=collections, fingerprint=current)
 
 
 def _provenance(row: Mapping[str, Any]) -> Provenance:

@@ -54,11 +54,13 @@ def insert_run(
 
 
 def prune_runs(conn: Connection, layer_id: str, keep: int) -> int:
-    """Forget all but the `keep` most recently used results of a layer."""
+    """Forget all but the `keep` most recently used results of a layer; a result used in the last ten
+    minutes is kept whatever `keep` says, so no client paging through it loses it mid-way."""
     return (
         conn.execute(
             text(
-                "DELETE FROM derived_run WHERE layer_id = :layer AND cache_key NOT IN ("
+                "DELETE FROM derived_run WHERE layer_id = :layer"
+                " AND last_used_at < now() - interval '10 minutes' AND cache_key NOT IN ("
                 " SELECT cache_key FROM derived_run WHERE layer_id = :layer"
                 " ORDER BY last_used_at DESC LIMIT :keep)"
             ),
