@@ -17,6 +17,8 @@ GEOJSON = "application/geo+json"
 HTML = "text/html"
 MVT = "application/vnd.mapbox-vector-tile"
 
+FRONT_KEY = "twin_front_key"
+"""Where app.fastpath leaves the front-cache key of a request it could not answer."""
 GZIP_MIN_BYTES = 1024
 GZIP_LEVEL = 5  # level 9 costs ~5x the time for a few percent fewer bytes
 
@@ -54,7 +56,11 @@ def _quality(accept: str, media_type: str) -> float:
 
 
 def accepts_gzip(request: Request) -> bool:
-    for part in request.headers.get("accept-encoding", "").split(","):
+    return accepts_gzip_header(request.headers.get("accept-encoding", ""))
+
+
+def accepts_gzip_header(value: str) -> bool:
+    for part in value.split(","):
         fields = [f.strip() for f in part.split(";")]
         if fields[0].lower() == "gzip":
             return not any(f.replace(" ", "") in ("q=0", "q=0.0") for f in fields[1:])
@@ -121,7 +127,9 @@ class Responder:
             headers = self.headers(_gzip_tag(etag), {**(extra or {}), "Content-Encoding": "gzip"})
         else:
             headers = self.headers(etag, extra)
-        self.cache.put(
-            (etag, accepts_gzip(request)), CachedResponse(body, media_type, tuple(headers.items()), status)
-        )
+        entry = CachedResponse(body, media_type, tuple(headers.items()), status)
+        self.cache.put((etag, accepts_gzip(request)), entry)
+        front = request.scope.get("state", {}).get(FRONT_KEY)
+        if front is not None:  # the same bytes, reachable before routing next time (see app.fastpath)
+            self.cache.put(front, entry)
         return Response(body, status_code=status, media_type=media_type, headers=headers)

@@ -169,6 +169,10 @@ def test_reads_can_require_a_key(settings: Settings, engine: Engine, make_key: M
         assert_problem(http.get("/layers"), 401)
         assert http.get("/layers", headers={"X-API-Key": make_key("transport")}).status_code == 200
         assert http.get("/healthz").status_code == 200
+        key = make_key("planner")
+        for _ in range(2):  # a cached answer must not bypass the key check
+            assert http.get("/collections", headers={"X-API-Key": key}).status_code == 200
+            assert_problem(http.get("/collections"), 401)
 
 
 def test_out_of_range_ids_are_400_not_500(client: httpx.Client) -> None:

@@ -381,3 +381,17 @@ def test_impossible_feature_ids_are_404(client: httpx.Client, path: str) -> None
 def test_values_postgresql_would_refuse_are_400(client: httpx.Client, query: str) -> None:
     response = client.get(f"/collections/district/items?{query}")
     assert_problem(response, 400)
+
+
+def test_a_repeated_request_is_answered_before_routing(client: httpx.Client) -> None:
+    params = {"limit": 4, "sortby": "-name", "properties": "name"}
+    first = client.get("/collections/neighbourhoods/items", params=params)
+    second = client.get("/collections/neighbourhoods/items", params=params)
+    assert "x-twin-cache" not in first.headers
+    assert second.headers["x-twin-cache"] == "hit"
+    assert second.content == first.content
+    assert second.headers["etag"] == first.headers["etag"]
+    revalidated = client.get(
+        "/collections/neighbourhoods/items", params=params, headers={"If-None-Match": first.headers["etag"]}
+    )
+    assert revalidated.status_code == 304

@@ -468,30 +468,40 @@ def _sort_keys(collection: Collection, query: ItemsQuery) -> list[tuple[str, str
     return keys
 
 
-def items_sql(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]]:
-    """One page: rows of (feature JSON text, sort key values…, id), limit + 1 to know if more follow."""
+def page_sql(collection: Collection, query: ItemsQuery, *, with_count: bool) -> tuple[str, dict[str, Any]]:
+    """One page as ONE row: the features' GeoJSON texts already joined by PostGIS, how many rows the scan
+    found (limit + 1 tells whether more follow), the sort keys of the rows at both ends of the page (for
+    the cursors), and optionally the number of features matched. No per-row work is left to Python.
+    """
     params: dict[str, Any] = {}
     clauses = _where(collection, query, params)
     keys = _sort_keys(collection, query)
     backwards = query.cursor is not None and not query.cursor.forward
+    page_clauses = list(clauses)
     if query.cursor is not None:
-        clauses.append(_keyset(keys, query.cursor.values, query.cursor.forward, params))
-    params["lim"] = query.limit + 1
-    key_columns = ", ".join(f"{sql} AS k{n}" for n, (sql, _t, _a) in enumerate(keys))
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        page_clauses.append(_keyset(keys, query.cursor.values, query.cursor.forward, params))
+    params["lim"] = query.limit
+    params["lim1"] = query.limit + 1
+    order = _order(keys, backwards)
+    key_array = "json_build_array(" + ", ".join(sql for sql, _t, _a in keys) + ")::text"
+    where = (" WHERE " + " AND ".join(page_clauses)) if page_clauses else ""
+    count = ""
+    if with_count:
+        count_where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        count = f", (SELECT count(*) FROM {collection.table} t{count_where}) AS matched"  # noqa: S608
+    # Rows are numbered in scan order (nearest the cursor first when paging backwards); the page itself
+    # is always joined in the collection's order.
+    direction = " DESC" if backwards else ""
+    feature = feature_json_sql(collection, query.crs, query.properties)
     sql = (
-        f"SELECT {feature_json_sql(collection, query.crs, query.properties)} AS feature, {key_columns}"  # noqa: S608
-        f" FROM {collection.table} t{where}"
-        f" ORDER BY {_order(keys, backwards)} LIMIT :lim"
+        f"SELECT string_agg(p.feature, ',' ORDER BY p.n{direction}) FILTER (WHERE p.n <= :lim) AS features,"  # noqa: S608  (catalog names only; values bound)
+        " count(*) AS fetched, (array_agg(p.keys ORDER BY p.n))[1] AS scan_first,"
+        " (array_agg(p.keys ORDER BY p.n DESC) FILTER (WHERE p.n <= :lim))[1] AS scan_last"
+        f"{count} FROM (SELECT {feature} AS feature, {key_array} AS keys,"
+        f" row_number() OVER (ORDER BY {order}) AS n"
+        f" FROM {collection.table} t{where} ORDER BY {order} LIMIT :lim1) p"
     )
     return sql, params
-
-
-def count_sql(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]]:
-    params: dict[str, Any] = {}
-    clauses = _where(collection, query, params)
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    return f"SELECT count(*) FROM {collection.table} t{where}", params  # noqa: S608
 
 
 def item_sql(collection: Collection, feature_id: str, crs: Crs) -> tuple[str, dict[str, Any]] | None:
@@ -517,16 +527,13 @@ def item_sql(collection: Collection, feature_id: str, crs: Crs) -> tuple[str, di
     return sql, params
 
 
-def cursor_after(row: Mapping[Any, Any], query: ItemsQuery, matched: int | None) -> Cursor:
-    return Cursor(
-        True, tuple(_jsonable(row[f"k{i}"]) for i in range(len(query.sort) + 1)), matched, query.digest
-    )
+def cursor_after(keys_json: str, query: ItemsQuery, matched: int | None) -> Cursor:
+    """The cursor of the rows after the row whose sort keys PostGIS wrote as `keys_json`."""
+    return Cursor(True, tuple(_jsonable(v) for v in orjson.loads(keys_json)), matched, query.digest)
 
 
-def cursor_before(row: Mapping[Any, Any], query: ItemsQuery, matched: int | None) -> Cursor:
-    return Cursor(
-        False, tuple(_jsonable(row[f"k{i}"]) for i in range(len(query.sort) + 1)), matched, query.digest
-    )
+def cursor_before(keys_json: str, query: ItemsQuery, matched: int | None) -> Cursor:
+    return Cursor(False, tuple(_jsonable(v) for v in orjson.loads(keys_json)), matched, query.digest)
 
 
 def _jsonable(value: Any) -> Any:

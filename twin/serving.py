@@ -42,7 +42,9 @@ the last ten minutes are never pruned, see twin.repositories.derived.prune_runs)
 
 @dataclass(frozen=True)
 class Page:
-    features: list[str]
+    features: str
+    """The features' GeoJSON texts, joined with commas (as PostGIS wrote them)."""
+    number_returned: int
     number_matched: int | None
     next_cursor: str | None
     prev_cursor: str | None
@@ -141,29 +143,31 @@ class LayerService:
         )
 
     async def page(self, collection: Collection, query: features.ItemsQuery) -> Page:
-        sql, params = features.items_sql(collection, query)
         backwards = query.cursor is not None and not query.cursor.forward
+        # numberMatched: carried by the cursor on later pages; on the first page counted in the same
+        # round trip (only for layers small enough; an unfilled first page needs no count at all).
+        with_count = query.cursor is None and collection.row_estimate <= self.settings.exact_count_max
+        sql, params = features.page_sql(collection, query, with_count=with_count)
         async with connect(self.engine) as conn:
-            rows = list(await repo.page_rows(conn, sql, params))
-            more = len(rows) > query.limit
-            if query.cursor is not None:
-                matched = query.cursor.matched
-            elif not more:
-                matched = len(rows)  # the first page holds everything: no COUNT needed
-            elif collection.row_estimate <= self.settings.exact_count_max:
-                count_sql, count_params = features.count_sql(collection, query)
-                matched = int(await repo.scalar(conn, count_sql, count_params))
-            else:
-                matched = None
-        rows = rows[: query.limit]
-        if backwards:
-            rows.reverse()
+            row = await repo.one_row(conn, sql, params)
+        fetched = int(row["fetched"])
+        more = fetched > query.limit
+        returned = min(fetched, query.limit)
+        if query.cursor is not None:
+            matched = query.cursor.matched
+        elif not more:
+            matched = returned
+        else:
+            matched = int(row["matched"]) if with_count else None
+        first, last = (
+            (row["scan_last"], row["scan_first"]) if backwards else (row["scan_first"], row["scan_last"])
+        )
         next_cursor = prev_cursor = None
-        if rows and (more if not backwards else True):
-            next_cursor = features.cursor_after(rows[-1], query, matched).encode()
-        if rows and (more if backwards else query.cursor is not None):
-            prev_cursor = features.cursor_before(rows[0], query, matched).encode()
-        return Page([r["feature"] for r in rows], matched, next_cursor, prev_cursor)
+        if returned and (more if not backwards else True):
+            next_cursor = features.cursor_after(last, query, matched).encode()
+        if returned and (more if backwards else query.cursor is not None):
+            prev_cursor = features.cursor_before(first, query, matched).encode()
+        return Page(row["features"] or "", returned, matched, next_cursor, prev_cursor)
 
     async def feature(self, collection: Collection, feature_id: str, crs: Crs) -> str:
         built = features.item_sql(collection, feature_id, crs)

@@ -41,6 +41,10 @@ class LayerVersions:
     def listening(self) -> bool:
         return self._listening
 
+    def current(self) -> str | None:
+        """The fingerprint when it is known to be current (listening), else None; never waits."""
+        return self._fingerprint if self._listening else None
+
     async def fingerprint(self) -> str:
         """The current layer fingerprint: from memory while listening, else from the database."""
         if self._listening and self._fingerprint is not None:

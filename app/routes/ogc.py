@@ -52,11 +52,11 @@ CONFORMANCE = [
 ]
 
 
-def service(request: Request) -> LayerService:
+async def service(request: Request) -> LayerService:
     return request.app.state.layers  # type: ignore[no-any-return]
 
 
-def responder(request: Request) -> Responder:
+async def responder(request: Request) -> Responder:
     return request.app.state.responder  # type: ignore[no-any-return]
 
 
@@ -429,20 +429,17 @@ async def items(
             )
     links.append(_link(url, "collection", JSON, c.title))
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    head = {"numberReturned": len(page.features), "numberMatched": page.number_matched}
+    head = {"numberReturned": page.number_returned, "numberMatched": page.number_matched}
     extra = {"Content-Crs": content_crs_header(query.crs)}
     if as_html:
-        features = [orjson.loads(f) for f in page.features]
+        features = orjson.loads(f"[{page.features}]")
         item_query = urlencode({**query.derived_params, "f": "html"})
         body = html.items_page(c.title, features, head, links, item_query)
         return responder.store(request, etag, body, HTML + "; charset=utf-8", extra)
     # PostGIS wrote every feature; only the envelope is assembled here, and nothing is re-encoded.
     tail = {k: v for k, v in head.items() if v is not None} | {"timeStamp": stamp, "links": links}
     body = (
-        b'{"type":"FeatureCollection","features":['
-        + ",".join(page.features).encode()
-        + b"],"
-        + orjson.dumps(tail)[1:]
+        b'{"type":"FeatureCollection","features":[' + page.features.encode() + b"]," + orjson.dumps(tail)[1:]
     )
     return responder.store(request, etag, body, GEOJSON, extra)
 

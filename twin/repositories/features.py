@@ -15,3 +15,7 @@ async def page_rows(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> 
 
 async def scalar(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> Any:
     return (await conn.execute(text(sql), params)).scalar()
+
+
+async def one_row(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> RowMapping:
+    return (await conn.execute(text(sql), params)).mappings().one()

@@ -1,0 +1,75 @@
+"""A pure-ASGI front for finished layer responses: a repeated GET is answered from memory before
+routing, validation and dependency injection run (they cost more than the answer itself).
+
+An entry is keyed by the layer catalog's fingerprint and everything of the request that can change
+the body (path, query string, host, scheme, Accept, gzip). The fingerprint comes from the LISTEN
+connection, so a change of data makes old entries unreachable at once; while that connection is
+down, or when reads need an API key, every request takes the normal path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.negotiation import FRONT_KEY, accepts_gzip_header
+from twin.cache import CachedResponse
+
+
+def front_key(scope: Scope, fingerprint: str) -> Hashable:
+    headers = dict(scope["headers"])
+    return (
+        fingerprint,
+        scope["path"],
+        scope["query_string"],
+        headers.get(b"host", b""),
+        scope.get("scheme", "http"),
+        scope.get("root_path", ""),
+        headers.get(b"accept", b""),
+        accepts_gzip_header(headers.get(b"accept-encoding", b"").decode("latin-1")),
+    )
+
+
+class FrontCache:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        state = getattr(scope.get("app"), "state", None)
+        layers = getattr(state, "layers", None)
+        responder = getattr(state, "responder", None)
+        fingerprint = None
+        if layers is not None and responder is not None and not layers.settings.require_read_key:
+            fingerprint = layers.versions.current()
+        if fingerprint is None or responder is None:
+            await self.app(scope, receive, send)
+            return
+        key = front_key(scope, fingerprint)
+        entry = responder.cache.get(key)
+        if entry is None:
+            scope.setdefault("state", {})[FRONT_KEY] = key
+            await self.app(scope, receive, send)
+            return
+        await _send(entry, scope, send)
+
+
+async def _send(entry: CachedResponse, scope: Scope, send: Send) -> None:
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in entry.headers]
+    etag = next((v for k, v in entry.headers if k.lower() == "etag"), None)
+    if_none_match = dict(scope["headers"]).get(b"if-none-match")
+    if etag is not None and if_none_match is not None:
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.decode("latin-1").split(",")}
+        if etag in tags:
+            kept = [(k, v) for k, v in headers if k not in (b"content-encoding",)]
+            await send({"type": "http.response.start", "status": 304, "headers": kept})
+            await send({"type": "http.response.body", "body": b""})
+            return
+    headers.append((b"x-twin-cache", b"hit"))
+    headers.append((b"content-type", entry.media_type.encode("latin-1")))
+    headers.append((b"content-length", str(len(entry.body)).encode()))
+    await send({"type": "http.response.start", "status": entry.status, "headers": headers})
+    await send({"type": "http.response.body", "body": entry.body})

@@ -1,0 +1,1 @@
+"""The benchmark: the twin vs tipg vs PostGIS alone (`./bench/run.sh`)."""
