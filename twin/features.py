@@ -468,10 +468,10 @@ def _sort_keys(collection: Collection, query: ItemsQuery) -> list[tuple[str, str
     return keys
 
 
-def page_sql(collection: Collection, query: ItemsQuery, *, with_count: bool) -> tuple[str, dict[str, Any]]:
+def page_sql(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]]:
     """One page as ONE row: the features' GeoJSON texts already joined by PostGIS, how many rows the scan
     found (limit + 1 tells whether more follow), the sort keys of the rows at both ends of the page (for
-    the cursors), and optionally the number of features matched. No per-row work is left to Python.
+    the cursors). No per-row work is left to Python.
     """
     params: dict[str, Any] = {}
     clauses = _where(collection, query, params)
@@ -485,10 +485,6 @@ def page_sql(collection: Collection, query: ItemsQuery, *, with_count: bool) -> 
     order = _order(keys, backwards)
     key_array = "json_build_array(" + ", ".join(sql for sql, _t, _a in keys) + ")::text"
     where = (" WHERE " + " AND ".join(page_clauses)) if page_clauses else ""
-    count = ""
-    if with_count:
-        count_where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        count = f", (SELECT count(*) FROM {collection.table} t{count_where}) AS matched"  # noqa: S608
     # Rows are numbered in scan order (nearest the cursor first when paging backwards); the page itself
     # is always joined in the collection's order.
     direction = " DESC" if backwards else ""
@@ -497,11 +493,19 @@ def page_sql(collection: Collection, query: ItemsQuery, *, with_count: bool) -> 
         f"SELECT string_agg(p.feature, ',' ORDER BY p.n{direction}) FILTER (WHERE p.n <= :lim) AS features,"  # noqa: S608  (catalog names only; values bound)
         " count(*) AS fetched, (array_agg(p.keys ORDER BY p.n))[1] AS scan_first,"
         " (array_agg(p.keys ORDER BY p.n DESC) FILTER (WHERE p.n <= :lim))[1] AS scan_last"
-        f"{count} FROM (SELECT {feature} AS feature, {key_array} AS keys,"
+        f" FROM (SELECT {feature} AS feature, {key_array} AS keys,"
         f" row_number() OVER (ORDER BY {order}) AS n"
         f" FROM {collection.table} t{where} ORDER BY {order} LIMIT :lim1) p"
     )
     return sql, params
+
+
+def count_sql(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]]:
+    """How many features the query matches (its filters, no cursor)."""
+    params: dict[str, Any] = {}
+    clauses = _where(collection, query, params)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    return f"SELECT count(*) FROM {collection.table} t{where}", params  # noqa: S608
 
 
 def item_sql(collection: Collection, feature_id: str, crs: Crs) -> tuple[str, dict[str, Any]] | None:

@@ -144,21 +144,23 @@ class LayerService:
 
     async def page(self, collection: Collection, query: features.ItemsQuery) -> Page:
         backwards = query.cursor is not None and not query.cursor.forward
-        # numberMatched: carried by the cursor on later pages; on the first page counted in the same
-        # round trip (only for layers small enough; an unfilled first page needs no count at all).
-        with_count = query.cursor is None and collection.row_estimate <= self.settings.exact_count_max
-        sql, params = features.page_sql(collection, query, with_count=with_count)
+        sql, params = features.page_sql(collection, query)
         async with connect(self.engine) as conn:
             row = await repo.one_row(conn, sql, params)
-        fetched = int(row["fetched"])
-        more = fetched > query.limit
-        returned = min(fetched, query.limit)
-        if query.cursor is not None:
-            matched = query.cursor.matched
-        elif not more:
-            matched = returned
-        else:
-            matched = int(row["matched"]) if with_count else None
+            fetched = int(row["fetched"])
+            more = fetched > query.limit
+            returned = min(fetched, query.limit)
+            # numberMatched: carried by the cursor on later pages; an unfilled first page is its own
+            # count; otherwise counted once, on the first page, for layers small enough.
+            if query.cursor is not None:
+                matched = query.cursor.matched
+            elif not more:
+                matched = returned
+            elif collection.row_estimate <= self.settings.exact_count_max:
+                count_sql, count_params = features.count_sql(collection, query)
+                matched = int(await repo.scalar(conn, count_sql, count_params))
+            else:
+                matched = None
         first, last = (
             (row["scan_last"], row["scan_first"]) if backwards else (row["scan_first"], row["scan_last"])
         )
