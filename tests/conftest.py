@@ -171,3 +171,18 @@ def mirror_copy(settings: Settings, tmp_path: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.symlink_to(source)
     return tmp_path
+
+
+def stored_grid_count(engine: Engine, cell_size: int = 100) -> int:
+    """Cells in the most recently used stored grid of this size (what the API serves)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT feature_count FROM derived_run WHERE layer_id = 'lozenets_grid'"
+                    " AND params = jsonb_build_object('cell_size', CAST(:size AS integer))"
+                    " ORDER BY last_used_at DESC LIMIT 1"
+                ),
+                {"size": cell_size},
+            ).scalar_one()
+        )

@@ -7,7 +7,7 @@ import pytest
 from owslib.ogcapi.features import Features
 from sqlalchemy import Engine, text
 
-from tests.conftest import ProcessServer
+from tests.conftest import ProcessServer, stored_grid_count
 from tests.live import LiveServer
 
 
@@ -32,13 +32,7 @@ def test_gdal_lists_collections_and_pages_through_a_layer(
 
 def test_gdal_reads_a_derived_layer(process_server: ProcessServer, engine: Engine) -> None:
     frame = pyogrio.read_dataframe(f"OAPIF:{process_server.url}", layer="lozenets_grid", PAGE_SIZE="300")
-    with engine.connect() as conn:
-        stored = conn.execute(
-            text(
-                "SELECT feature_count FROM derived_run WHERE params = '{\"cell_size\": 100}'::jsonb"
-                " ORDER BY last_used_at DESC LIMIT 1"
-            )
-        ).scalar_one()
+    stored = stored_grid_count(engine)
     assert len(frame) == stored > 900
     assert frame["share_inside"].between(0, 1).all()
 

@@ -10,8 +10,9 @@ import pytest
 import shapely
 from pyproj import Transformer
 from shapely.geometry import shape
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
+from tests.conftest import stored_grid_count
 from tests.test_api import assert_problem
 from tests.test_lozenets_import import LOZENETS_NEIGHBOURHOODS
 
@@ -106,13 +107,7 @@ def test_paging_a_derived_layer_of_a_thousand_cells(client: httpx.Client, engine
     pages = follow(client, features(client, "lozenets_grid", limit=250))
     ids = [f["id"] for page in pages for f in page["features"]]
     assert len(ids) == len(set(ids)) == pages[0]["numberMatched"]
-    with engine.connect() as conn:
-        stored = conn.execute(
-            text(
-                "SELECT feature_count FROM derived_run WHERE params = '{\"cell_size\": 100}'::jsonb"
-                " ORDER BY last_used_at DESC LIMIT 1"
-            )
-        ).scalar_one()
+    stored = stored_grid_count(engine)
     assert len(ids) == stored
 
 

@@ -331,63 +331,26 @@ async def sortables(
 
 
 # -- items --------------------------------------------------------------------------------------------
+def _query_parameter(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "schema": schema or {"type": "string"}, "description": description}
+
+
+# Declared for the OpenAPI document only: the items route reads its parameters itself, since a
+# collection adds its own (property filters, a derived layer's parameters).
 ITEMS_PARAMETERS: list[dict[str, Any]] = [
-    {
-        "name": "limit",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1},
-        "description": "Features per page (default and maximum: settings).",
-    },
-    {
-        "name": "bbox",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "minx,miny,maxx,maxy in bbox-crs (axis order of that CRS).",
-    },
-    {
-        "name": "bbox-crs",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "CRS URI of bbox (default CRS84).",
-    },
-    {
-        "name": "crs",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "CRS URI of the response geometries (default CRS84).",
-    },
-    {
-        "name": "datetime",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "RFC 3339 instant or interval, on time-stamped collections.",
-    },
-    {
-        "name": "filter",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "CQL2-Text filter over the queryables.",
-    },
-    {"name": "filter-lang", "in": "query", "schema": {"type": "string", "enum": ["cql2-text"]}},
-    {
-        "name": "sortby",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "e.g. `-population,name`.",
-    },
-    {
-        "name": "properties",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "Comma-separated properties to return.",
-    },
-    {
-        "name": "cursor",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "Paging token from a next/prev link.",
-    },
-    {"name": "f", "in": "query", "schema": {"type": "string", "enum": ["json", "html"]}},
+    _query_parameter(
+        "limit", "Features per page (default and maximum: settings).", {"type": "integer", "minimum": 1}
+    ),
+    _query_parameter("bbox", "minx,miny,maxx,maxy in bbox-crs (axis order of that CRS)."),
+    _query_parameter("bbox-crs", "CRS URI of bbox (default CRS84)."),
+    _query_parameter("crs", "CRS URI of the response geometries (default CRS84)."),
+    _query_parameter("datetime", "RFC 3339 instant or interval, on time-stamped collections."),
+    _query_parameter("filter", "CQL2-Text filter over the queryables."),
+    _query_parameter("filter-lang", "Only cql2-text.", {"type": "string", "enum": ["cql2-text"]}),
+    _query_parameter("sortby", "e.g. `-population,name`; see /sortables."),
+    _query_parameter("properties", "Comma-separated properties to return."),
+    _query_parameter("cursor", "Paging token from a next/prev link."),
+    _query_parameter("f", "Response format.", {"type": "string", "enum": ["json", "html"]}),
 ]
 
 
