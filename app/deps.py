@@ -64,10 +64,16 @@ def requires(role: str) -> Callable[[Principal], Awaitable[Principal]]:
     return check
 
 
-async def read_access(
-    settings: SettingsDep, engine: EngineDep, key: Annotated[str | None, Depends(_presented_key)]
-) -> None:
-    """Reads are public unless TWIN_REQUIRE_READ_KEY is set; then any valid key will do."""
-    if settings.require_read_key:
-        async with connect(engine) as conn, conn.begin():
-            await authenticate(conn, key)
+async def read_access(request: Request) -> None:
+    """Reads are public unless TWIN_REQUIRE_READ_KEY is set; then any valid key will do.
+
+    It reads the key itself rather than through sub-dependencies: every read passes here, and the
+    public case should cost nothing."""
+    settings: Settings = request.app.state.settings
+    if not settings.require_read_key:
+        return
+    authorization = request.headers.get("authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    key = credentials.strip() if scheme.lower() == "bearer" else request.headers.get("x-api-key")
+    async with connect(request.app.state.engine) as conn, conn.begin():
+        await authenticate(conn, key)
