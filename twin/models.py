@@ -8,11 +8,13 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     Table,
     Text,
     func,
@@ -127,3 +129,95 @@ Index("derived_feature_geom_idx", derived_feature.c.geom, postgresql_using="gist
 Index("import_run_loader_started_idx", import_run.c.loader, import_run.c.started_at)
 Index("district_geom_idx", district.c.geom, postgresql_using="gist")
 Index("neighbourhood_geom_idx", neighbourhood.c.geom, postgresql_using="gist")
+
+# -- GTFS (one current feed) ------------------------------------------------------------------------
+GTFS_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+gtfs_feed = Table(
+    "gtfs_feed",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("checksum", Text, nullable=False),
+    Column("feed_info", JSONB, nullable=False, server_default="{}"),
+    Column("start_date", Date),
+    Column("end_date", Date),
+    Column("counts", JSONB, nullable=False, server_default="{}"),
+    Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("id = 1", name="gtfs_feed_single_row"),
+)
+gtfs_agency = Table(
+    "gtfs_agency",
+    metadata,
+    Column("agency_id", Text, primary_key=True),
+    Column("agency_name", Text, nullable=False),
+    Column("agency_url", Text, nullable=False),
+    Column("agency_timezone", Text, nullable=False),
+)
+gtfs_stop = Table(
+    "gtfs_stop",
+    metadata,
+    Column("stop_id", Text, primary_key=True),
+    Column("stop_code", Text),
+    Column("stop_name", Text),
+    Column("location_type", Integer, nullable=False),
+    Column("parent_station", Text),
+    Column("routes", Text, nullable=False, server_default=""),
+    Column("route_count", Integer, nullable=False, server_default="0"),
+    Column("geom", Geometry("POINT", srid=4326, spatial_index=False)),
+)
+gtfs_route = Table(
+    "gtfs_route",
+    metadata,
+    Column("route_id", Text, primary_key=True),
+    Column("agency_id", Text),
+    Column("route_short_name", Text),
+    Column("route_long_name", Text),
+    Column("route_type", Integer, nullable=False),
+    Column("route_color", Text),
+    Column("route_text_color", Text),
+)
+gtfs_trip = Table(
+    "gtfs_trip",
+    metadata,
+    Column("trip_id", Text, primary_key=True),
+    Column("route_id", Text, nullable=False),
+    Column("service_id", Text, nullable=False),
+    Column("trip_headsign", Text),
+    Column("direction_id", SmallInteger),
+    Column("shape_id", Text),
+)
+gtfs_stop_time = Table(
+    "gtfs_stop_time",
+    metadata,
+    Column("trip_id", Text, primary_key=True),
+    Column("stop_sequence", Integer, primary_key=True),
+    Column("stop_id", Text, nullable=False),
+    Column("arrival_s", Integer),
+    Column("departure_s", Integer),
+)
+gtfs_calendar = Table(
+    "gtfs_calendar",
+    metadata,
+    Column("service_id", Text, primary_key=True),
+    *(Column(day, Boolean, nullable=False) for day in GTFS_DAYS),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+)
+gtfs_calendar_date = Table(
+    "gtfs_calendar_date",
+    metadata,
+    Column("service_id", Text, primary_key=True),
+    Column("date", Date, primary_key=True),
+    Column("exception_type", SmallInteger, nullable=False),
+)
+gtfs_frequency = Table(
+    "gtfs_frequency",
+    metadata,
+    Column("trip_id", Text, primary_key=True),
+    Column("start_s", Integer, primary_key=True),
+    Column("end_s", Integer, nullable=False),
+    Column("headway_secs", Integer, nullable=False),
+)
+Index("gtfs_stop_geom_idx", gtfs_stop.c.geom, postgresql_using="gist")
+Index("gtfs_trip_route_idx", gtfs_trip.c.route_id)
+Index("gtfs_stop_time_stop_idx", gtfs_stop_time.c.stop_id, gtfs_stop_time.c.departure_s)

@@ -61,6 +61,6 @@ def register(layer: DerivedLayer) -> DerivedLayer:
 
 def derived_layers() -> dict[str, DerivedLayer]:
     """Every registered derived layer (importing the scenario modules registers them)."""
-    from twin.scenarios import grid  # noqa: F401
+    from twin.scenarios import grid, transit  # noqa: F401
 
     return dict(_REGISTRY)
