@@ -16,7 +16,7 @@ from app.fastpath import FrontCache
 from app.middleware import RequestLog
 from app.negotiation import Responder
 from app.openapi import install_openapi_30
-from app.routes import health, imports, meta, ogc, tiles
+from app.routes import health, imports, meta, ogc, tiles, transport
 from app.routes import map as map_page
 from twin.cache import ResponseCache
 from twin.db import make_async_engine, make_sync_engine
@@ -25,6 +25,7 @@ from twin.manifest import load_manifest
 from twin.migrate import head_revision
 from twin.serving import LayerService
 from twin.settings import Settings
+from twin.transit import TransitService
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Imports run in a worker thread with psycopg (COPY, one transaction); a small pool suffices.
         app.state.sync_engine = make_sync_engine(settings, pool_size=2)
         app.state.layers = LayerService(settings, app.state.engine, app.state.sync_engine)
+        app.state.transit = TransitService(app.state.sync_engine)
         app.state.responder = Responder(
             ResponseCache(settings.response_cache_mb * 2**20), settings.http_max_age
         )
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestLog)
     app.include_router(ogc.router)
     app.include_router(tiles.router)
+    app.include_router(transport.router)
     app.include_router(meta.router)
     app.include_router(health.router)
     app.include_router(imports.router)

@@ -1,0 +1,123 @@
+"""Stop metrics agree with an independent computation from the raw feed, and poll cheaply."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections import defaultdict
+from itertools import pairwise
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.test_api import assert_problem
+from tests.test_gtfs_import import feed_zip, loaded  # noqa: F401  (fixtures)
+from twin.stop_metrics import hms
+
+STOP = "2764"  # ЗООПАРКА, in Lozenets
+
+
+def _raw(path: Path, name: str) -> list[dict[str, str]]:
+    with zipfile.ZipFile(path) as archive:
+        return list(csv.DictReader(io.TextIOWrapper(archive.open(name), encoding="utf-8-sig")))
+
+
+def _seconds(value: str) -> int:
+    h, m, s = (int(x) for x in value.split(":"))
+    return h * 3600 + m * 60 + s
+
+
+@pytest.mark.parametrize(("day", "service"), [("2026-12-01", "1"), ("2026-12-05", "2")])
+def test_departures_and_headways_match_the_raw_feed(
+    loaded: None,  # noqa: F811
+    feed_zip: Path,  # noqa: F811
+    client: httpx.Client,
+    day: str,
+    service: str,
+) -> None:
+    trips = {r["trip_id"]: r for r in _raw(feed_zip, "trips.txt")}
+    times: dict[str, list[int]] = defaultdict(list)
+    for row in _raw(feed_zip, "stop_times.txt"):
+        trip = trips[row["trip_id"]]
+        if row["stop_id"] == STOP and trip["service_id"] == service:
+            t = _seconds(row["departure_time"])
+            if 7 * 3600 <= t < 9 * 3600:
+                times[trip["route_id"]].append(t)
+    body = client.get(
+        f"/transport/stops/{STOP}/metrics", params={"date": day, "window": "07:00-09:00"}
+    ).json()
+    assert body["services"] == [service]
+    assert body["departures"] == sum(len(v) for v in times.values()) > 0
+    assert body["departures_per_hour"] == pytest.approx(body["departures"] / 2)
+    got = {r["route_id"]: r for r in body["by_route"]}
+    assert set(got) == set(times)
+    for route, values in times.items():
+        values.sort()
+        row = got[route]
+        assert row["departures"] == len(values)
+        assert row["first"] == hms(values[0])
+        assert row["last"] == hms(values[-1])
+        if len(values) >= 2:
+            gaps = [b - a for a, b in pairwise(values)]
+            assert row["headway_minutes"]["mean"] == pytest.approx(sum(gaps) / len(gaps) / 60, abs=0.01)
+            assert row["headway_minutes"]["min"] == pytest.approx(min(gaps) / 60)
+            assert row["headway_minutes"]["max"] == pytest.approx(max(gaps) / 60)
+        else:
+            assert row["headway_minutes"] is None
+
+
+def test_next_departures_and_service_span(loaded: None, client: httpx.Client) -> None:  # noqa: F811
+    body = client.get(
+        f"/transport/stops/{STOP}/metrics", params={"date": "2026-12-01", "after": "08:00", "next": 3}
+    ).json()
+    upcoming = body["next_departures"]
+    assert len(upcoming) == 3
+    assert [u["time"] for u in upcoming] == sorted(u["time"] for u in upcoming)
+    assert upcoming[0]["time"] >= "08:00:00"
+    assert body["service_span"]["first"] < body["service_span"]["last"]
+    assert set(body["routes"]) == {"А64", "А66", "А68", "А83", "А88", "А98"}
+
+
+def test_polling_is_answered_from_memory(loaded: None, client: httpx.Client) -> None:  # noqa: F811
+    params = {"date": "2026-12-01", "window": "07:00-09:00"}
+    first = client.get(f"/transport/stops/{STOP}/metrics", params=params)
+    again = client.get(f"/transport/stops/{STOP}/metrics", params=params)
+    assert again.headers.get("x-twin-cache") == "hit"
+    assert again.content == first.content
+    unchanged = client.get(
+        f"/transport/stops/{STOP}/metrics", params=params, headers={"If-None-Match": first.headers["etag"]}
+    )
+    assert unchanged.status_code == 304
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "parameter"),
+    [
+        ({"window": "25:00-07:00"}, 400, "window"),
+        ({"window": "abc"}, 400, "window"),
+        ({"window": "07:00-48:00"}, 400, "window"),
+        ({"date": "2027-05-01"}, 400, "date"),
+        ({"date": "01/05/2026"}, 400, "date"),
+        ({"next": "101"}, 400, "next"),
+        ({"after": "8 o'clock"}, 400, "after"),
+    ],
+)
+def test_bad_metrics_requests(
+    loaded: None,  # noqa: F811
+    client: httpx.Client,
+    params: dict[str, str],
+    status: int,
+    parameter: str,
+) -> None:
+    body = assert_problem(client.get(f"/transport/stops/{STOP}/metrics", params=params), status)
+    assert body["parameter"] == parameter
+
+
+def test_an_unknown_stop_is_404(loaded: None, client: httpx.Client) -> None:  # noqa: F811
+    assert_problem(
+        client.get("/transport/stops/no-such-stop/metrics", params={"date": "2026-12-01"}),
+        404,
+        "no-such-stop",
+    )

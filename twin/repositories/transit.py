@@ -1,0 +1,54 @@
+"""Reading the stored GTFS feed for the transport metrics."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from twin.models import GTFS_DAYS
+
+
+def feed_calendar(conn: Connection) -> dict[str, Any] | None:
+    row = conn.execute(
+        text("SELECT checksum, start_date, end_date, loaded_at FROM gtfs_feed WHERE id = 1")
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+def active_services(conn: Connection, day: date) -> list[str]:
+    """The service_ids running on a date: calendar by weekday and range, then calendar_dates exceptions."""
+    weekday = GTFS_DAYS[day.weekday()]
+    rows = conn.execute(
+        text(
+            f"SELECT service_id FROM gtfs_calendar WHERE {weekday} AND start_date <= :d AND end_date >= :d"  # noqa: S608
+            " UNION SELECT service_id FROM gtfs_calendar_date WHERE date = :d AND exception_type = 1"
+            " EXCEPT SELECT service_id FROM gtfs_calendar_date WHERE date = :d AND exception_type = 2"
+        ),
+        {"d": day},
+    ).scalars()
+    return sorted(rows)
+
+
+def stop(conn: Connection, stop_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        text("SELECT stop_id, stop_name, routes FROM gtfs_stop WHERE stop_id = :id"), {"id": stop_id}
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+def departures(conn: Connection, services: list[str]) -> list[tuple[Any, ...]]:
+    """Every departure of the given services, sorted by stop and time (a service day's whole schedule)."""
+    return [
+        tuple(r)
+        for r in conn.execute(
+            text(
+                "SELECT st.stop_id, st.departure_s, t.route_id, coalesce(t.direction_id, -1), st.trip_id"
+                " FROM gtfs_stop_time st JOIN gtfs_trip t USING (trip_id)"
+                " WHERE t.service_id = ANY(:services) AND st.departure_s IS NOT NULL"
+                " ORDER BY st.stop_id, st.departure_s, t.route_id"
+            ),
+            {"services": services},
+        )
+    ]

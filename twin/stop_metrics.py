@@ -1,0 +1,137 @@
+"""Stop-level service metrics from a service day's scheduled departures (pure, numpy).
+
+Definitions (also in the README):
+
+- A *service day* is a GTFS service date: its times may pass 24:00:00 (a departure at 24:15:00
+  belongs to the service day before the calendar day it happens on).
+- *Departures in a window* ``[start, end)`` are the stop_times at the stop whose departure time lies
+  in the window, counted once per trip visit.
+- *Departures per hour* = departures in the window / the window's length in hours.
+- *Headway* of a route and direction at a stop: the time between two consecutive scheduled
+  departures of that route and direction at that stop, within the window. Its mean is
+  (last − first) / (n − 1) for n ≥ 2 departures, which equals the mean of the gaps; min and max are the
+  shortest and longest gap. With fewer than two departures it is undefined (null).
+- *Service span*: the first and last departure of the whole service day at the stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+DAY = 86_400
+
+
+@dataclass(frozen=True)
+class StopDepartures:
+    """One stop's departures on one service day, sorted by time."""
+
+    seconds: np.ndarray[Any, Any]
+    route_ids: np.ndarray[Any, Any]
+    directions: np.ndarray[Any, Any]
+    """-1 where the feed gives no direction_id."""
+    trip_ids: np.ndarray[Any, Any]
+
+
+def hms(seconds: int) -> str:
+    """Seconds after the service day's midnight as HH:MM:SS (hours may pass 24)."""
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def _minutes(value: float) -> float:
+    return round(float(value) / 60.0, 2)
+
+
+def metrics(
+    stop: StopDepartures, window: tuple[int, int] | None, *, next_count: int = 5, after: int | None = None
+) -> dict[str, Any]:
+    """Departures, departures per hour, headways per route and direction, service span, next departures.
+
+    Parameters
+    ----------
+    stop : StopDepartures
+        The stop's departures on the service day, sorted by time (seconds after midnight).
+    window : (start, end) or None
+        Seconds after midnight, end excluded; None means the whole service day.
+    next_count : int
+        How many departures to list after `after`.
+    after : int or None
+        Seconds after midnight; None: the window's start.
+    """
+    times = stop.seconds
+    if window is None:
+        start = int(times[0]) if len(times) else 0
+        end = int(times[-1]) + 1 if len(times) else 0
+    else:
+        start, end = window
+    inside = (times >= start) & (times < end)
+    hours = (end - start) / 3600.0
+    by_route = []
+    keys = sorted(set(zip(stop.route_ids[inside].tolist(), stop.directions[inside].tolist(), strict=True)))
+    for route_id, direction in keys:
+        mask = inside & (stop.route_ids == route_id) & (stop.directions == direction)
+        chosen = times[mask]
+        gaps = np.diff(chosen)
+        by_route.append(
+            {
+                "route_id": route_id,
+                "direction_id": None if direction < 0 else int(direction),
+                "departures": len(chosen),
+                "departures_per_hour": round(len(chosen) / hours, 3) if hours > 0 else None,
+                "headway_minutes": {
+                    "mean": _minutes((chosen[-1] - chosen[0]) / (len(chosen) - 1)),
+                    "min": _minutes(float(gaps.min())),
+                    "max": _minutes(float(gaps.max())),
+                }
+                if len(chosen) >= 2
+                else None,
+                "first": hms(chosen[0]),
+                "last": hms(chosen[-1]),
+            }
+        )
+    from_time = start if after is None else after
+    upcoming = np.flatnonzero(times >= from_time)[:next_count]
+    count = int(inside.sum())
+    return {
+        "window": {"start": hms(start), "end": hms(end)},
+        "departures": count,
+        "departures_per_hour": round(count / hours, 3) if hours > 0 else None,
+        "by_route": by_route,
+        "routes": sorted(set(stop.route_ids.tolist())),
+        "service_span": {"first": hms(times[0]), "last": hms(times[-1])} if len(times) else None,
+        "next_departures": [
+            {
+                "time": hms(times[i]),
+                "route_id": stop.route_ids[i],
+                "direction_id": None if stop.directions[i] < 0 else int(stop.directions[i]),
+                "trip_id": stop.trip_ids[i],
+            }
+            for i in upcoming
+        ],
+    }
+
+
+def parse_window(value: str) -> tuple[int, int]:
+    """``HH:MM-HH:MM`` (hours up to 47, for service past midnight) as seconds; ValueError otherwise."""
+    parts = value.split("-")
+    if len(parts) != 2:
+        raise ValueError(f"window must look like 07:00-09:00, got {value!r}")
+    start, end = (parse_clock(p) for p in parts)
+    if start >= end:
+        raise ValueError(f"window {value!r} ends before it starts")
+    return start, end
+
+
+def parse_clock(value: str) -> int:
+    """``HH:MM`` or ``HH:MM:SS`` (hours 0–47) as seconds after midnight; ValueError otherwise."""
+    fields = value.strip().split(":")
+    if len(fields) not in (2, 3) or not all(f.isascii() and f.isdigit() and len(f) == 2 for f in fields):
+        raise ValueError(f"{value!r} is not a time of the form HH:MM")
+    hours, minutes = int(fields[0]), int(fields[1])
+    seconds = int(fields[2]) if len(fields) == 3 else 0
+    if hours > 47 or minutes > 59 or seconds > 59:
+        raise ValueError(f"{value!r} is not a valid time (hours 0–47)")
+    return hours * 3600 + minutes * 60 + seconds
