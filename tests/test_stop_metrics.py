@@ -121,3 +121,19 @@ def test_an_unknown_stop_is_404(loaded: None, client: httpx.Client) -> None:  # 
         404,
         "no-such-stop",
     )
+
+
+def test_a_station_sums_its_platforms(loaded: None, client: httpx.Client) -> None:  # noqa: F811
+    station = client.get(
+        "/collections/stations/items", params={"filter": "name = 'МЕТРОСТАНЦИЯ ВИТОША'"}
+    ).json()["features"][0]["properties"]
+    params = {"date": "2026-12-01", "window": "07:00-09:00"}
+    body = client.get(f"/transport/stations/{station['station_id']}/metrics", params=params).json()
+    assert body["station"]["stop_ids"] == station["stop_ids"].split()
+    platforms = [
+        client.get(f"/transport/stops/{stop_id}/metrics", params=params).json()
+        for stop_id in body["station"]["stop_ids"]
+    ]
+    assert body["departures"] == sum(p["departures"] for p in platforms) > 0
+    assert set(body["routes"]) == {r for p in platforms for r in p["routes"]}
+    assert_problem(client.get("/transport/stations/nope/metrics", params=params), 404, "nope")

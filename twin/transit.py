@@ -6,12 +6,14 @@ import threading
 from datetime import date
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
 from twin.errors import InvalidParameter, NotFound
 from twin.repositories import transit as repo
+from twin.scenarios.transit import group_platforms
 from twin.stop_metrics import StopDepartures, metrics
 
 _EMPTY = StopDepartures(
@@ -20,43 +22,101 @@ _EMPTY = StopDepartures(
     np.array([], dtype=np.int64),
     np.array([], dtype=object),
 )
+_FIELDS = ("seconds", "route_ids", "directions", "trip_ids")
 MAX_DAYS_KEPT = 16
+STATION_DISTANCE_M = 300
+"""The stations layer's default: station ids and platforms here match /collections/stations."""
 
 
 class TransitService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._days: dict[tuple[str, tuple[str, ...]], dict[str, StopDepartures]] = {}
+        self._station_index: dict[str, dict[str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def stop_metrics(
         self, stop_id: str, day: date, window: tuple[int, int] | None, next_count: int, after: int | None
     ) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            feed = repo.feed_calendar(conn)
-            if feed is None:
-                raise NotFound("no GTFS feed is loaded (run `twin load gtfs`)")
-            if not feed["start_date"] <= day <= feed["end_date"]:
-                raise InvalidParameter(
-                    f"date {day} is outside the feed's calendar ({feed['start_date']} to {feed['end_date']})",
-                    parameter="date",
-                )
+            feed, services, version = self._service_day(conn, day)
             stop = repo.stop(conn, stop_id)
-            if stop is None:
-                raise NotFound(f"no stop {stop_id!r} in the feed", parameter="stop_id")
-            services = repo.active_services(conn, day)
-        index = self._index(f"{feed['checksum']}@{feed['loaded_at'].isoformat()}", services)
+        if stop is None:
+            raise NotFound(f"no stop {stop_id!r} in the feed", parameter="stop_id")
+        index = self._index(version, services)
         result = metrics(index.get(stop_id, _EMPTY), window, next_count=next_count, after=after)
         return {
             "stop": {"id": stop["stop_id"], "name": stop["stop_name"]},
+            **self._header(feed, day, services),
+            **result,
+        }
+
+    def station_metrics(
+        self, station_id: str, day: date, window: tuple[int, int] | None, next_count: int, after: int | None
+    ) -> dict[str, Any]:
+        """The metrics of a station: all its platforms' departures together."""
+        with self.engine.connect() as conn:
+            feed, services, version = self._service_day(conn, day)
+            station = self._stations(version, conn).get(station_id)
+        if station is None:
+            raise NotFound(
+                f"no station {station_id!r}; station ids are listed in /collections/stations/items",
+                parameter="station_id",
+            )
+        index = self._index(version, services)
+        platforms = [index.get(s, _EMPTY) for s in station["stop_ids"]]
+        order = np.argsort(np.concatenate([p.seconds for p in platforms]), kind="stable")
+        merged = StopDepartures(
+            *(np.concatenate([getattr(p, name) for p in platforms])[order] for name in _FIELDS)
+        )
+        return {
+            "station": {"id": station_id, "name": station["name"], "stop_ids": station["stop_ids"]},
+            **self._header(feed, day, services),
+            **metrics(merged, window, next_count=next_count, after=after),
+        }
+
+    @staticmethod
+    def _service_day(conn: Any, day: date) -> tuple[dict[str, Any], list[str], str]:
+        """The loaded feed, the services running on `day`, and the feed's version; errors for a date
+        outside the feed's calendar or no feed at all."""
+        feed = repo.feed_calendar(conn)
+        if feed is None:
+            raise NotFound("no GTFS feed is loaded (run `twin load gtfs`)")
+        if not feed["start_date"] <= day <= feed["end_date"]:
+            raise InvalidParameter(
+                f"date {day} is outside the feed's calendar ({feed['start_date']} to {feed['end_date']})",
+                parameter="date",
+            )
+        version = f"{feed['checksum']}@{feed['loaded_at'].isoformat()}"
+        return feed, repo.active_services(conn, day), version
+
+    @staticmethod
+    def _header(feed: dict[str, Any], day: date, services: list[str]) -> dict[str, Any]:
+        return {
             "service_date": day.isoformat(),
             "services": services,
-            **result,
             "feed": {
                 "loaded_at": feed["loaded_at"].isoformat(),
                 "calendar": [str(feed["start_date"]), str(feed["end_date"])],
             },
         }
+
+    def _stations(self, feed_version: str, conn: Any) -> dict[str, dict[str, Any]]:
+        cached = self._station_index.get(feed_version)
+        if cached is not None:
+            return cached
+        frame = gpd.GeoDataFrame(
+            repo.stop_points(conn),
+            columns=["stop_id", "stop_name", "routes", "x", "y"],
+        )
+        frame = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["x"], frame["y"]), crs=32634)
+        grouped = group_platforms(frame, STATION_DISTANCE_M)
+        stations = {
+            row.station_id: {"name": row.name, "stop_ids": row.stop_ids.split()}
+            for row in grouped.itertuples()
+        }
+        self._station_index = {feed_version: stations}
+        return stations
 
     def _index(self, feed_version: str, services: list[str]) -> dict[str, StopDepartures]:
         """Every stop's departures for one set of services, built once per feed version."""

@@ -13,14 +13,24 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from app.deps import read_access
-from app.negotiation import JSON, etag_for, not_modified
+from app.negotiation import JSON, Responder, etag_for, not_modified
 from app.routes.ogc import PROBLEM, ResponderDep, ServiceDep
 from twin.errors import InvalidParameter
+from twin.serving import LayerService
 from twin.stop_metrics import parse_clock, parse_window
 
 router = APIRouter(prefix="/transport", tags=["public transport"], dependencies=[Depends(read_access)])
 
 SOFIA = ZoneInfo("Europe/Sofia")
+
+DateQuery = Annotated[
+    str | None, Query(alias="date", description="Service date YYYY-MM-DD (default: today in Sofia).")
+]
+WindowQuery = Annotated[
+    str | None, Query(description="HH:MM-HH:MM, hours up to 47 (default: the whole day).")
+]
+NextQuery = Annotated[int, Query(alias="next", ge=0, le=100, description="Next departures to list.")]
+AfterQuery = Annotated[str | None, Query(description="HH:MM: list the next departures after this time.")]
 
 
 @router.get(
@@ -31,19 +41,42 @@ async def stop_metrics(
     request: Request,
     layers: ServiceDep,
     responder: ResponderDep,
-    day: Annotated[
-        str | None, Query(alias="date", description="Service date YYYY-MM-DD (default: today in Sofia).")
-    ] = None,
-    window: Annotated[
-        str | None, Query(description="HH:MM-HH:MM, hours up to 47 (default: the whole day).")
-    ] = None,
-    next_count: Annotated[int, Query(alias="next", ge=0, le=100, description="Next departures to list.")] = 5,
-    after: Annotated[
-        str | None, Query(description="HH:MM: list the next departures after this time.")
-    ] = None,
+    day: DateQuery = None,
+    window: WindowQuery = None,
+    next_count: NextQuery = 5,
+    after: AfterQuery = None,
 ) -> Response:
     """Departures, departures per hour (total and per route and direction), headways, first and last
     departure, routes served, and the next departures; see the README for the definitions."""
+    return await _metrics("stop", stop_id, request, layers, responder, day, window, next_count, after)
+
+
+@router.get("/stations/{station_id}/metrics", summary="Service metrics of a station", responses=PROBLEM)
+async def station_metrics(
+    station_id: Annotated[str, Path(max_length=100)],
+    request: Request,
+    layers: ServiceDep,
+    responder: ResponderDep,
+    day: DateQuery = None,
+    window: WindowQuery = None,
+    next_count: NextQuery = 5,
+    after: AfterQuery = None,
+) -> Response:
+    """The same metrics for a station: all its platforms together (ids as in /collections/stations)."""
+    return await _metrics("station", station_id, request, layers, responder, day, window, next_count, after)
+
+
+async def _metrics(
+    kind: str,
+    place_id: str,
+    request: Request,
+    layers: LayerService,
+    responder: Responder,
+    day: str | None,
+    window: str | None,
+    next_count: int,
+    after: str | None,
+) -> Response:
     service_day = _parse_date(day) if day else datetime.now(SOFIA).date()
     try:
         span = parse_window(window) if window else None
@@ -55,15 +88,14 @@ async def stop_metrics(
         raise InvalidParameter(str(exc), parameter="after") from exc
     catalog = await layers.catalog()
     version = catalog.collections["stops"].data_version if "stops" in catalog.collections else 0
-    etag = etag_for("stop-metrics", version, stop_id, service_day, span, next_count, after_s)
+    etag = etag_for(f"{kind}-metrics", version, place_id, service_day, span, next_count, after_s)
     if not_modified(request, etag):
         return responder.not_modified(request, etag)
     if (cached := responder.cached(request, etag)) is not None:
         return cached
     transit = request.app.state.transit
-    body = await anyio.to_thread.run_sync(
-        lambda: transit.stop_metrics(stop_id, service_day, span, next_count, after_s)
-    )
+    compute = transit.stop_metrics if kind == "stop" else transit.station_metrics
+    body = await anyio.to_thread.run_sync(lambda: compute(place_id, service_day, span, next_count, after_s))
     return responder.store(request, etag, orjson.dumps(body), JSON)
 
 

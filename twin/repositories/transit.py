@@ -52,3 +52,17 @@ def departures(conn: Connection, services: list[str]) -> list[tuple[Any, ...]]:
             {"services": services},
         )
     ]
+
+
+def stop_points(conn: Connection) -> list[tuple[Any, ...]]:
+    """Every located stop with its name and routes, in UTM 34N metres (bounded by the feed's size)."""
+    return [
+        tuple(r)
+        for r in conn.execute(
+            text(
+                "SELECT stop_id, stop_name, routes, ST_X(p), ST_Y(p) FROM ("
+                " SELECT stop_id, stop_name, routes, ST_Transform(geom, 32634) AS p FROM gtfs_stop"
+                " WHERE geom IS NOT NULL LIMIT 200000) s"
+            )
+        )
+    ]
