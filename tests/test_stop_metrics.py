@@ -14,6 +14,7 @@ import pytest
 
 from tests.test_api import assert_problem
 from tests.test_gtfs_import import feed_zip, loaded  # noqa: F401  (fixtures)
+from tests.test_ogc_features import features, follow
 from twin.stop_metrics import hms
 
 STOP = "2764"  # ЗООПАРКА, in Lozenets
@@ -137,3 +138,31 @@ def test_a_station_sums_its_platforms(loaded: None, client: httpx.Client) -> Non
     assert body["departures"] == sum(p["departures"] for p in platforms) > 0
     assert set(body["routes"]) == {r for p in platforms for r in p["routes"]}
     assert_problem(client.get("/transport/stations/nope/metrics", params=params), 404, "nope")
+
+
+def test_the_stop_metrics_collection_agrees_with_the_endpoint_and_the_raw_feed(
+    loaded: None,  # noqa: F811
+    feed_zip: Path,  # noqa: F811
+    client: httpx.Client,
+) -> None:
+    params = {"date": "2026-12-01", "window": "07:00-09:00"}
+    pages = follow(client, features(client, "stop_metrics", limit=1000, **params))
+    by_stop = {f["properties"]["stop_id"]: f["properties"] for page in pages for f in page["features"]}
+    assert len(by_stop) == 2870
+    endpoint = client.get(f"/transport/stops/{STOP}/metrics", params=params).json()
+    assert by_stop[STOP]["departures"] == endpoint["departures"]
+    assert by_stop[STOP]["departures_per_hour"] == pytest.approx(endpoint["departures"] / 2)
+    trips = {r["trip_id"]: r["service_id"] for r in _raw(feed_zip, "trips.txt")}
+    served = {
+        r["stop_id"]
+        for r in _raw(feed_zip, "stop_times.txt")
+        if trips[r["trip_id"]] == "1" and 7 * 3600 <= _seconds(r["departure_time"]) < 9 * 3600
+    }
+    assert {s for s, p in by_stop.items() if p["departures"] > 0} == served
+    body = assert_problem(
+        client.get("/collections/stop_metrics/items", params={"window": "25:00-07:00"}), 400
+    )
+    assert body["parameter"] == "window"
+    assert_problem(
+        client.get("/collections/stop_metrics/items", params={"date": "2030-01-01"}), 400, "calendar"
+    )

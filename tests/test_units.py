@@ -56,3 +56,25 @@ def test_the_grid_docstring_example_runs() -> None:
     result = doctest.testmod(twin.scenarios.grid, raise_on_error=False)
     assert result.attempted >= 2
     assert result.failed == 0
+
+
+def test_a_scenario_parameter_may_not_share_a_name_with_a_property() -> None:
+    from pydantic import BaseModel
+
+    from twin.scenarios import DerivedLayer, OutputProperty, register
+
+    class Params(BaseModel):
+        window: str = "x"
+
+    clash = DerivedLayer(
+        id="clash",
+        title="t",
+        description="d",
+        geometry_type="Point",
+        parameters=Params,
+        properties=(OutputProperty("window", "string", "w"),),
+        inputs=(),
+        compute=lambda inputs, params: None,  # type: ignore[arg-type,return-value]
+    )
+    with pytest.raises(ValueError, match=r"\['window'\] are both parameters and properties"):
+        register(clash)

@@ -5,17 +5,20 @@ from __future__ import annotations
 import hashlib
 import math
 import zlib
+from datetime import date
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import orjson
+import pandas as pd
 import shapely
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, text
 
-from twin.errors import NotReady, TwinError
+from twin.errors import InvalidParameter, NotReady, TwinError
 from twin.repositories import derived as repo
+from twin.repositories import transit as transit_repo
 from twin.scenarios import DerivedLayer
 
 
@@ -35,6 +38,19 @@ class _DatabaseInputs:
 
     def frame(self, layer_id: str, crs: int = 32634) -> gpd.GeoDataFrame:
         return repo.read_layer_frame(self._conn, layer_id, crs)
+
+    def schedule(self, day: date) -> pd.DataFrame:
+        feed = transit_repo.feed_calendar(self._conn)
+        if feed is None:
+            raise LookupError("no GTFS feed is loaded")
+        if not feed["start_date"] <= day <= feed["end_date"]:
+            raise InvalidParameter(
+                f"date {day} is outside the feed's calendar ({feed['start_date']} to {feed['end_date']})",
+                parameter="date",
+            )
+        rows = transit_repo.departures(self._conn, transit_repo.active_services(self._conn, day))
+        frame = pd.DataFrame(rows, columns=["stop_id", "departure_s", "route_id", "direction_id", "trip_id"])
+        return frame.drop(columns=["trip_id"])
 
 
 def materialize(

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 import geopandas as gpd
+import pandas as pd
 from pydantic import BaseModel
 
 
 class Inputs(Protocol):
-    """How a scenario gets its input layers, already projected for metric work."""
+    """How a scenario gets its inputs: layers already projected for metric work, and the public
+    transport schedule of a service day."""
 
     def frame(self, layer_id: str, crs: int = 32634) -> gpd.GeoDataFrame: ...
+
+    def schedule(self, day: date) -> pd.DataFrame:
+        """Every departure of the service day: stop_id, departure_s (seconds after midnight, may pass
+        86,400), route_id, direction_id (-1 when unknown), sorted by stop and time."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -55,12 +63,16 @@ def register(layer: DerivedLayer) -> DerivedLayer:
     missing = [name for name, field in layer.parameters.model_fields.items() if field.is_required()]
     if missing:
         raise ValueError(f"derived layer {layer.id!r}: parameters {missing} need defaults")
+    clashes = sorted(set(layer.parameters.model_fields) & {p.name for p in layer.properties})
+    if clashes:
+        # A request parameter must mean one thing: a scenario parameter or a property filter.
+        raise ValueError(f"derived layer {layer.id!r}: {clashes} are both parameters and properties")
     _REGISTRY[layer.id] = layer
     return layer
 
 
 def derived_layers() -> dict[str, DerivedLayer]:
     """Every registered derived layer (importing the scenario modules registers them)."""
-    from twin.scenarios import grid, transit  # noqa: F401
+    from twin.scenarios import grid, service, transit  # noqa: F401
 
     return dict(_REGISTRY)
