@@ -16,7 +16,7 @@ import shapely
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, text
 
-from twin.errors import InvalidParameter, NotReady, TwinError
+from twin.errors import NotReady, TwinError
 from twin.repositories import derived as repo
 from twin.repositories import transit as transit_repo
 from twin.scenarios import DerivedLayer
@@ -40,15 +40,8 @@ class _DatabaseInputs:
         return repo.read_layer_frame(self._conn, layer_id, crs)
 
     def schedule(self, day: date) -> pd.DataFrame:
-        feed = transit_repo.feed_calendar(self._conn)
-        if feed is None:
-            raise LookupError("no GTFS feed is loaded")
-        if not feed["start_date"] <= day <= feed["end_date"]:
-            raise InvalidParameter(
-                f"date {day} is outside the feed's calendar ({feed['start_date']} to {feed['end_date']})",
-                parameter="date",
-            )
-        rows = transit_repo.departures(self._conn, transit_repo.active_services(self._conn, day))
+        _feed, services = transit_repo.service_day(self._conn, day)
+        rows = transit_repo.departures(self._conn, services)
         frame = pd.DataFrame(rows, columns=["stop_id", "departure_s", "route_id", "direction_id", "trip_id"])
         return frame.drop(columns=["trip_id"])
 

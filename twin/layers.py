@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from twin.manifest import Manifest
@@ -20,7 +20,6 @@ class LayerSpec:
     source_ids: tuple[str, ...] = ()
     kind: Literal["base", "derived"] = "base"
     synthetic: bool = False
-    extra_attribution: tuple[str, ...] = field(default=())
 
     def provenance(self, manifest: Manifest) -> dict[str, object]:
         """Source, licence, attribution and date, joined from the manifest entries the layer uses."""
@@ -33,7 +32,7 @@ class LayerSpec:
             "source": joined([e.title for e in entries]) or "computed by the twin",
             "source_url": joined([e.url for e in entries]) or None,
             "licence": joined([e.licence for e in entries]) or "n/a",
-            "attribution": joined([*(e.attribution for e in entries), *self.extra_attribution]),
+            "attribution": joined([e.attribution for e in entries]),
             "source_date": joined([e.source_date for e in entries]) or None,
             "synthetic": self.synthetic or any(e.synthetic for e in entries),
         }

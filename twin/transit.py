@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from twin.errors import InvalidParameter, NotFound
+from twin.errors import NotFound
 from twin.repositories import transit as repo
 from twin.scenarios.transit import group_platforms
 from twin.stop_metrics import StopDepartures, metrics
@@ -77,18 +77,8 @@ class TransitService:
 
     @staticmethod
     def _service_day(conn: Any, day: date) -> tuple[dict[str, Any], list[str], str]:
-        """The loaded feed, the services running on `day`, and the feed's version; errors for a date
-        outside the feed's calendar or no feed at all."""
-        feed = repo.feed_calendar(conn)
-        if feed is None:
-            raise NotFound("no GTFS feed is loaded (run `twin load gtfs`)")
-        if not feed["start_date"] <= day <= feed["end_date"]:
-            raise InvalidParameter(
-                f"date {day} is outside the feed's calendar ({feed['start_date']} to {feed['end_date']})",
-                parameter="date",
-            )
-        version = f"{feed['checksum']}@{feed['loaded_at'].isoformat()}"
-        return feed, repo.active_services(conn, day), version
+        feed, services = repo.service_day(conn, day)
+        return feed, services, f"{feed['checksum']}@{feed['loaded_at'].isoformat()}"
 
     @staticmethod
     def _header(feed: dict[str, Any], day: date, services: list[str]) -> dict[str, Any]:

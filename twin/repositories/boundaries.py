@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, text
+from sqlalchemy import Connection, delete, text
 
 from twin.models import district, neighbourhood
 
@@ -52,16 +52,6 @@ def replace_neighbourhoods(
             [{"id": i, "name": n, "district_id": district_id, "wkb": w} for i, n, w in rows],
         )
     return len(rows)
-
-
-def lozenets_loaded(conn: Connection) -> dict[str, int]:
-    counts = conn.execute(
-        select(
-            select(func.count()).select_from(district).scalar_subquery().label("district"),
-            select(func.count()).select_from(neighbourhood).scalar_subquery().label("neighbourhood"),
-        )
-    ).one()
-    return {"district": int(counts.district), "neighbourhood": int(counts.neighbourhood)}
 
 
 def district_summary(conn: Connection, district_id: str) -> dict[str, Any] | None:

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-
-async def page_rows(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> Sequence[RowMapping]:
-    return (await conn.execute(text(sql), params)).mappings().all()
 
 
 async def scalar(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> Any:

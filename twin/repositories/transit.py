@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from twin.errors import InvalidParameter, NotFound
 from twin.models import GTFS_DAYS
 
 
@@ -15,6 +16,20 @@ def feed_calendar(conn: Connection) -> dict[str, Any] | None:
         text("SELECT checksum, start_date, end_date, loaded_at FROM gtfs_feed WHERE id = 1")
     ).first()
     return dict(row._mapping) if row else None
+
+
+def service_day(conn: Connection, day: date) -> tuple[dict[str, Any], list[str]]:
+    """The stored feed and the services running on `day`; NotFound without a feed, InvalidParameter
+    for a date outside its calendar."""
+    feed = feed_calendar(conn)
+    if feed is None:
+        raise NotFound("no GTFS feed is loaded (run `twin load gtfs`)")
+    if not feed["start_date"] <= day <= feed["end_date"]:
+        raise InvalidParameter(
+            f"date {day} is outside the feed's calendar ({feed['start_date']} to {feed['end_date']})",
+            parameter="date",
+        )
+    return feed, active_services(conn, day)
 
 
 def active_services(conn: Connection, day: date) -> list[str]:
