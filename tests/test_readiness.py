@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import httpx
 import pytest
@@ -42,6 +43,11 @@ def test_readyz_follows_the_database_down_and_back(
     back = client.get("/readyz")
     assert back.status_code == 200, back.text
     assert back.json()["status"] == "ready"
+    # The change feed (LISTEN) reconnects on its own; later tests rely on it for the front cache.
+    deadline = time.monotonic() + 30
+    while client.get("/readyz").json()["checks"]["change_feed"] != "listening":
+        assert time.monotonic() < deadline, "the change feed did not reconnect within 30 s"
+        time.sleep(0.2)
 
 
 def _free_port() -> int:

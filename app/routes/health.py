@@ -33,6 +33,11 @@ async def readyz(request: Request, engine: EngineDep, settings: SettingsDep) -> 
     """Ready: the database answers, migrations are at head and Lozenets is loaded; 503 otherwise."""
     head: str = request.app.state.head_revision
     checks: dict[str, Any] = {"database": "ok", "schema": None, "lozenets": None}
+    # Informational: without the LISTEN connection every request re-reads the catalog (slower, still
+    # correct), so it does not gate readiness.
+    layers = getattr(request.app.state, "layers", None)
+    listening = layers is not None and layers.versions.listening
+    checks["change_feed"] = "listening" if listening else "reconnecting"
     try:
         async with asyncio.timeout(settings.db_connect_timeout + 2):
             async with engine.connect() as conn:
