@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import click
@@ -203,11 +205,29 @@ def load(
     force: Annotated[
         bool, typer.Option("--force", help="Reload even if the sources did not change.")
     ] = False,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="Your own file or folder in place of the loader's source (e.g. a GTFS zip or folder); "
+            "needs one loader name and --licence.",
+        ),
+    ] = None,
+    licence: Annotated[
+        str | None, typer.Option("--licence", help="The licence of --file (say 'unknown' if unknown).")
+    ] = None,
+    source: Annotated[
+        str, typer.Option("--source", help="What --file is / who published it.")
+    ] = "file imported from the command line",
+    attribution: Annotated[str, typer.Option("--attribution", help="Attribution for --file.")] = "",
+    source_date: Annotated[
+        str | None, typer.Option("--source-date", help="Date of the data in --file (YYYY-MM-DD).")
+    ] = None,
 ) -> None:
     """Import sources into the database, each loader in one transaction; record the runs."""
     from twin.db import make_sync_engine
     from twin.importers import loaders
-    from twin.importers.runner import run_import
+    from twin.importers.runner import Upload, run_import
     from twin.manifest import load_manifest
 
     settings = _settings()
@@ -220,6 +240,25 @@ def load(
             raise TwinError(f"no importer exists yet for {loader_name!r} (known: {', '.join(registry)})")
         if loader_name not in chosen:
             chosen.append(loader_name)
+    upload = None
+    if file is not None:
+        if len(chosen) != 1 or not names:
+            raise TwinError("--file needs exactly one loader name, e.g. `twin load gtfs --file feed.zip`")
+        if not registry[chosen[0]].accepts_uploads:
+            raise TwinError(f"loader {chosen[0]!r} does not take a file of your own")
+        if not licence:
+            raise TwinError("--file needs --licence (say 'unknown' if you do not know it)")
+        if not file.exists():
+            raise TwinError(f"{file} does not exist")
+        upload = Upload(
+            path=file,
+            sha256=_file_digest(file),
+            filename=file.name,
+            source=source,
+            licence=licence,
+            attribution=attribution,
+            source_date=source_date,
+        )
     engine = make_sync_engine(settings)
     try:
         for loader_name in chosen:
@@ -231,11 +270,27 @@ def load(
                     registry[loader_name],
                     force=force,
                     progress=_source_progress(progress),
+                    upload=upload,
                 )
+            if result.note:
+                err.print(f"{loader_name}: {result.note}")
             counts = ", ".join(f"{k} {v}" for k, v in result.row_counts.items()) or "no rows written"
             err.print(f"{loader_name}: {result.status} (run {result.run_id}; {counts})")
     finally:
         engine.dispose()
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (names and contents, in name order)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for item in files:
+        if path.is_dir():
+            digest.update(str(item.relative_to(path)).encode() + b"\0")
+        with item.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 # -- keys ----------------------------------------------------------------------------------------

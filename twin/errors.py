@@ -75,6 +75,22 @@ class SourceError(TwinError):
     title = "Source rejected"
 
 
+class PayloadTooLarge(TwinError):
+    """The request body is larger than the twin accepts."""
+
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(TwinError):
+    """The request body is of a type this endpoint does not read."""
+
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
 class DatabaseUnavailable(TwinError):
     """The database cannot be reached right now."""
 
@@ -106,6 +122,8 @@ PROBLEM_TYPES: tuple[type[TwinError], ...] = (
     Forbidden,
     Conflict,
     SourceError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
     DatabaseUnavailable,
     NotReady,
     TwinError,

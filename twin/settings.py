@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     response_cache_mb: int = Field(
         default=256, ge=0, le=65_536, description="Memory per worker for finished responses (0 = off)."
     )
+    upload_max_mb: int = Field(
+        default=200, ge=1, le=10_000, description="Largest file accepted by an upload import, in MiB."
+    )
     http_max_age: int = Field(
         default=0,
         ge=0,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import tempfile
+import zipfile
+from datetime import date, datetime
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import anyio
@@ -11,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import ConnDep, PrincipalDep, SettingsDep, read_access
 from app.responses import JSON
-from twin.errors import InvalidParameter, NotFound
-from twin.importers import loaders
-from twin.importers.runner import run_import
+from twin.errors import InvalidParameter, NotFound, PayloadTooLarge, UnsupportedMediaType
+from twin.importers import Loader, loaders
+from twin.importers.runner import Upload, run_import
 from twin.keys import require_role
 from twin.repositories import imports as runs
 
@@ -81,6 +85,129 @@ async def create_import(
         status_code=201 if result.status == "succeeded" else 200,
         headers={"Location": str(request.url_for("get_import", run_id=result.run_id))},
     )
+
+
+ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
+
+
+@router.post(
+    "/{loader_name}/upload",
+    status_code=201,
+    summary="Import your own file in place of a loader's source (GTFS zip; needs a key with its role)",
+    responses={
+        400: PROBLEM,
+        401: PROBLEM,
+        403: PROBLEM,
+        409: PROBLEM,
+        413: PROBLEM,
+        415: PROBLEM,
+        422: PROBLEM,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def upload_import(
+    loader_name: Annotated[str, Path(description="A loader that takes uploads: `gtfs`.")],
+    who: PrincipalDep,
+    request: Request,
+    settings: SettingsDep,
+    licence: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=300,
+            description="The data's licence as you know it (say `unknown` if you do not): it is shown "
+            "with every layer built from the file.",
+        ),
+    ],
+    source: Annotated[
+        str, Query(min_length=1, max_length=300, description="What the file is / who published it.")
+    ] = "feed uploaded over HTTP",
+    attribution: Annotated[str, Query(max_length=500, description="Attribution to show.")] = "",
+    source_date: Annotated[date | None, Query(description="Date of the data (YYYY-MM-DD).")] = None,
+    source_url: Annotated[str | None, Query(max_length=1000, description="Where it came from.")] = None,
+    force: Annotated[bool, Query(description="Reload even if the same file was loaded last.")] = False,
+) -> JSON:
+    """The body is the file itself (`curl --data-binary @feed.zip -H 'Content-Type: application/zip'`).
+
+    The feed is validated whole before anything is written; a feed with errors is rejected with every
+    problem (file, line, column) and the previous feed keeps serving. Sending the same bytes again is
+    harmless (status `unchanged`). The layers' provenance names this upload, not the manifest's source.
+    """
+    loader = _uploadable(loader_name)
+    require_role(who, loader.role)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in ZIP_TYPES:
+        raise UnsupportedMediaType(
+            "send the file as the request body with Content-Type application/zip, "
+            f"not {media_type or 'none'!r}"
+        )
+    limit = settings.upload_max_mb * 1024 * 1024
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.cache_dir, prefix="upload-") as folder:
+        path = FilePath(folder) / "upload.zip"
+        digest = await _receive(request, path, limit)
+        if not zipfile.is_zipfile(path):
+            raise InvalidParameter("the request body is not a zip archive", parameter="body")
+        upload = Upload(
+            path=path,
+            sha256=digest,
+            filename=request.headers.get("x-filename", "upload.zip")[:200],
+            source=source,
+            licence=licence,
+            attribution=attribution,
+            source_date=source_date.isoformat() if source_date else None,
+            source_url=source_url,
+        )
+        result = await anyio.to_thread.run_sync(
+            lambda: run_import(
+                request.app.state.sync_engine,
+                settings,
+                request.app.state.manifest,
+                loader,
+                force=force,
+                triggered_by=f"api-key:{who.key_id}",
+                upload=upload,
+            )
+        )
+    await request.app.state.layers.after_write()
+    return JSON(
+        result.as_dict(),
+        status_code=201 if result.status == "succeeded" else 200,
+        headers={"Location": str(request.url_for("get_import", run_id=result.run_id))},
+    )
+
+
+def _uploadable(name: str) -> Loader:
+    registry = loaders()
+    loader = registry.get(name)
+    takes = sorted(n for n, entry in registry.items() if entry.accepts_uploads)
+    if loader is None or not loader.accepts_uploads:
+        raise NotFound(f"no loader {name!r} takes uploads; these do: {', '.join(takes)}", parameter="loader")
+    return loader
+
+
+async def _receive(request: Request, path: FilePath, limit: int) -> str:
+    """Stream the body to `path` (never whole in memory); its sha256. 413 past `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {int(declared)} bytes; at most {limit} are accepted")
+    digest = hashlib.sha256()
+    size = 0
+    async with await anyio.open_file(path, "wb") as out:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the body is larger than {limit} bytes (TWIN_UPLOAD_MAX_MB)")
+            digest.update(chunk)
+            await out.write(chunk)
+    if size == 0:
+        raise InvalidParameter("the request body is empty: send the zip file as the body", parameter="body")
+    return digest.hexdigest()
 
 
 @router.get("", summary="Import runs, newest first", dependencies=[Depends(read_access)])

@@ -25,6 +25,8 @@ class Loader:
     load: LoadFunction
     version: str = "1"
     """Bump when the loader's output changes for the same input, so a reload is not skipped."""
+    accepts_uploads: bool = False
+    """Whether a user may import their own file in place of the loader's single manifest source."""
 
 
 _LOADERS: dict[str, Loader] = {}

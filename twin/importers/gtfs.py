@@ -48,6 +48,11 @@ def load(conn: Connection, paths: Mapping[str, Path]) -> dict[str, int]:
 
 LOADER = register(
     Loader(
-        name="gtfs", title="Sofia public transport (GTFS)", role="transport", layers=(STOPS_LAYER,), load=load
+        name="gtfs",
+        title="Sofia public transport (GTFS)",
+        role="transport",
+        layers=(STOPS_LAYER,),
+        load=load,
+        accepts_uploads=True,
     )
 )

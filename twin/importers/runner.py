@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from twin.errors import Conflict, SourceError, TwinError
+from twin.errors import Conflict, InvalidParameter, SourceError, TwinError
 from twin.fetch import ProgressHook, resolve_all
 from twin.importers import Loader
 from twin.manifest import Manifest
@@ -31,6 +31,31 @@ NOTIFY_CHANNEL = "twin_layers"
 """Channel on which imports announce changed layers (see twin.versions)."""
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A user's own file standing in for a loader's single source, with the provenance the user states
+    (a layer never claims the manifest's source, licence or date for data that did not come from it)."""
+
+    path: Path
+    sha256: str
+    filename: str
+    source: str
+    licence: str
+    attribution: str
+    source_date: str | None = None
+    source_url: str | None = None
+
+    def provenance(self) -> dict[str, object]:
+        return {
+            "source": f"uploaded: {self.source}",
+            "source_url": self.source_url,
+            "licence": self.licence,
+            "attribution": self.attribution,
+            "source_date": self.source_date,
+            "synthetic": False,
+        }
+
+
 @dataclass
 class ImportResult:
     run_id: int
@@ -39,6 +64,7 @@ class ImportResult:
     checksum: str
     row_counts: dict[str, int] = field(default_factory=dict)
     layer_versions: dict[str, int] = field(default_factory=dict)
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +74,7 @@ class ImportResult:
             "checksum": self.checksum,
             "row_counts": self.row_counts,
             "layer_versions": self.layer_versions,
+            "note": self.note,
         }
 
 
@@ -60,23 +87,32 @@ def run_import(
     force: bool = False,
     triggered_by: str = "cli",
     progress: ProgressHook | None = None,
+    upload: Upload | None = None,
 ) -> ImportResult:
+    """Import the manifest's sources of a loader, or a user's `upload` in place of its single source.
+
+    Retrying is harmless: the same sources (or the same uploaded bytes) give status ``unchanged``. An
+    uploaded feed is kept by later manifest imports without `force`, so restarting the server does not
+    silently replace what a user uploaded.
+    """
     entries = manifest.for_loader(loader.name)
     if not entries:
         raise SourceError(f"the manifest lists no source for loader {loader.name!r}")
+    if upload is not None and not loader.accepts_uploads:
+        raise InvalidParameter(f"loader {loader.name!r} does not take uploaded files", parameter="loader")
     with engine.begin() as conn:
         run_id = runs.start_run(conn, loader.name, triggered_by)
-    sources = [{"id": e.id, "sha256": e.sha256, "url": e.url} for e in entries]
+    if upload is None:
+        sources: list[dict[str, Any]] = [{"id": e.id, "sha256": e.sha256, "url": e.url} for e in entries]
+        identity = sorted(f"{e.id}:{e.sha256}" for e in entries)
+    else:
+        sources = [{"id": entries[0].id, "sha256": upload.sha256, "uploaded": upload.filename}]
+        identity = [f"upload:{upload.sha256}"]
     checksum = hashlib.sha256(
-        "\n".join(
-            [
-                f"loader:{loader.name}:{loader.version}",
-                *sorted(f"{e.id}:{e.sha256}" for e in entries),
-            ]
-        ).encode()
+        "\n".join([f"loader:{loader.name}:{loader.version}", *identity]).encode()
     ).hexdigest()
     try:
-        paths = resolve_all(entries, settings, progress)
+        paths = resolve_all(entries, settings, progress) if upload is None else {entries[0].id: upload.path}
         with engine.begin() as conn:
             got_lock = conn.execute(
                 text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _lock_key(loader.name)}
@@ -84,15 +120,33 @@ def run_import(
             if not got_lock:
                 raise Conflict(f"an import of {loader.name!r} is already running; try again later")
             runs.fail_interrupted(conn, loader.name, except_id=run_id)
-            if not force and runs.last_successful_checksum(conn, loader.name) == checksum:
-                status, counts = "unchanged", {}
+            counts: dict[str, int] = {}
+            note = None
+            last = runs.last_success(conn, loader.name)
+            if not force and last is not None and last["checksum"] == checksum:
+                status = "unchanged"
+            elif not force and upload is None and last is not None and _was_upload(last["sources"]):
+                # The data stays as the user uploaded it: the run changed nothing.
+                status = "unchanged"
+                note = (
+                    f"run {last['id']} loaded an uploaded file, which is kept: the manifest's source "
+                    "was not loaded (force replaces the upload)"
+                )
+                log.warning(note, extra={"loader": loader.name})
             else:
                 status = "succeeded"
                 counts = _load(loader, conn, paths)
                 for spec in loader.layers:
                     if spec.table_name:  # fresh statistics, so counts and plans are right at once
                         conn.execute(text(f'ANALYZE "{spec.table_name}"'))
-            versions = {spec.id: upsert_layer(conn, spec, manifest, checksum) for spec in loader.layers}
+            provenance = upload.provenance() if upload is not None else None
+            if note is not None:
+                versions = {}
+            else:
+                versions = {
+                    spec.id: upsert_layer(conn, spec, manifest, checksum, provenance)
+                    for spec in loader.layers
+                }
             versions.update(register_derived(conn, derived_layers().values()))
             # Delivered at commit: every worker's catalog and caches follow at once.
             conn.execute(
@@ -109,7 +163,7 @@ def run_import(
     with engine.begin() as conn:
         runs.finish_run(conn, run_id, status=status, sources=sources, checksum=checksum, row_counts=counts)
     log.info("import finished", extra={"loader": loader.name, "run_id": run_id, "status": status})
-    return ImportResult(run_id, loader.name, status, checksum, counts, versions)
+    return ImportResult(run_id, loader.name, status, checksum, counts, versions, note)
 
 
 def _load(loader: Loader, conn: Connection, paths: Mapping[str, Path]) -> dict[str, int]:
@@ -131,6 +185,10 @@ def _record_failure(
             runs.finish_run(conn, run_id, status="failed", sources=sources, checksum=checksum, error=message)
     except DBAPIError:
         log.error("could not record the failed import run", extra={"run_id": run_id})
+
+
+def _was_upload(sources: list[dict[str, Any]] | None) -> bool:
+    return any("uploaded" in source for source in sources or [])
 
 
 def _lock_key(name: str) -> int:

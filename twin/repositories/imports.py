@@ -51,14 +51,16 @@ def fail_interrupted(conn: Connection, loader: str, *, except_id: int) -> int:
     return result.rowcount or 0
 
 
-def last_successful_checksum(conn: Connection, loader: str) -> str | None:
+def last_success(conn: Connection, loader: str) -> dict[str, Any] | None:
+    """The run that wrote the loader's current data: its id, checksum and sources."""
     stmt = (
-        select(import_run.c.checksum)
-        .where(import_run.c.loader == loader, import_run.c.status.in_(("succeeded", "unchanged")))
+        select(import_run.c.id, import_run.c.checksum, import_run.c.sources)
+        .where(import_run.c.loader == loader, import_run.c.status == "succeeded")
         .order_by(import_run.c.id.desc())
         .limit(1)
     )
-    return conn.execute(stmt).scalar()
+    row = conn.execute(stmt).mappings().first()
+    return dict(row) if row else None
 
 
 async def get_run(conn: AsyncConnection, run_id: int) -> dict[str, Any] | None:

@@ -17,9 +17,16 @@ from twin.scenarios import DerivedLayer
 MAX_LAYERS = 1000
 
 
-def upsert_layer(conn: Connection, spec: LayerSpec, manifest: Manifest, content_hash: str) -> int:
+def upsert_layer(
+    conn: Connection,
+    spec: LayerSpec,
+    manifest: Manifest,
+    content_hash: str,
+    provenance: dict[str, object] | None = None,
+) -> int:
     """Register or refresh a base layer; bump its data version only when its content changed.
 
+    `provenance` replaces the manifest's when the data came from elsewhere (an upload).
     Returns the layer's data version after the call.
     """
     values: dict[str, Any] = {
@@ -29,7 +36,7 @@ def upsert_layer(conn: Connection, spec: LayerSpec, manifest: Manifest, content_
         "geometry_type": spec.geometry_type,
         "table_name": spec.table_name,
         "source_ids": list(spec.source_ids),
-        **spec.provenance(manifest),
+        **(provenance if provenance is not None else spec.provenance(manifest)),
     }
     return _upsert(conn, spec.id, values, content_hash)
 

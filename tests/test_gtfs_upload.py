@@ -1,0 +1,183 @@
+"""A user's own GTFS feed over HTTP: a transport key, a zip body, validation before anything is written,
+provenance that names the upload, idempotent retries, and the manifest's feed not silently restored."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+from app.main import create_app
+from tests.conftest import scratch_database
+from tests.live import LiveServer
+from tests.test_api import assert_problem
+from twin import migrate
+from twin.db import make_sync_engine
+from twin.importers import loaders
+from twin.importers.runner import run_import
+from twin.keys import create_key
+from twin.manifest import Manifest
+from twin.settings import Settings
+
+FIXTURE = Path(__file__).parent / "fixtures" / "gtfs_tiny"
+ZIP = {"Content-Type": "application/zip"}
+LICENCE = {"licence": "CC-BY-4.0", "source": "tiny test feed", "source_date": "2026-11-01"}
+
+
+def _zip(folder: Path, replace: dict[str, str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.iterdir()):
+            archive.writestr(path.name, (replace or {}).get(path.name, path.read_text()))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def upload_settings(base_settings: Settings) -> Settings:
+    settings = scratch_database(base_settings, "twin_test_upload")
+    return settings.model_copy(update={"upload_max_mb": 1})
+
+
+@pytest.fixture(scope="module")
+def upload_engine(upload_settings: Settings) -> Iterator[Engine]:
+    engine = make_sync_engine(upload_settings)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def http(upload_settings: Settings, upload_engine: Engine) -> Iterator[httpx.Client]:
+    with LiveServer(create_app(upload_settings)) as live, httpx.Client(base_url=live.url, timeout=60) as c:
+        yield c
+
+
+def _key(engine: Engine, role: str) -> dict[str, str]:
+    with engine.begin() as conn:
+        key, _row = create_key(conn, "upload test", role)
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _stop_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM gtfs_stop")).scalar_one())
+
+
+def test_an_upload_needs_a_transport_key(http: httpx.Client, upload_engine: Engine) -> None:
+    body = _zip(FIXTURE)
+    assert_problem(http.post("/imports/gtfs/upload", params=LICENCE, content=body, headers=ZIP), 401)
+    planner = {**ZIP, **_key(upload_engine, "planner")}
+    assert_problem(
+        http.post("/imports/gtfs/upload", params=LICENCE, content=body, headers=planner), 403, "'transport'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "body", "status", "fragment"),
+    [
+        (LICENCE, {"Content-Type": "text/csv"}, b"a,b", 415, "application/zip"),
+        (LICENCE, {}, b"PK", 415, "application/zip"),
+        (LICENCE, ZIP, b"", 400, "empty"),
+        (LICENCE, ZIP, b"this is not a zip at all", 400, "not a zip"),
+        (LICENCE, ZIP, b"PK\x03\x04truncated", 400, "not a zip"),
+        (LICENCE, ZIP, b"\0" * (1024 * 1024 + 1), 413, "bytes"),
+        ({"source": "no licence"}, ZIP, b"PK", 400, "licence"),
+        ({**LICENCE, "source_date": "yesterday"}, ZIP, b"PK", 400, "source_date"),
+    ],
+)
+def test_bad_uploads_are_4xx_problems(
+    http: httpx.Client,
+    upload_engine: Engine,
+    params: dict[str, str],
+    headers: dict[str, str],
+    body: bytes,
+    status: int,
+    fragment: str,
+) -> None:
+    transport = _key(upload_engine, "transport")
+    headers = {**headers, **transport}
+    response = http.post("/imports/gtfs/upload", params=params, content=body, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert fragment in response.text
+
+
+def test_only_loaders_that_take_files_accept_uploads(http: httpx.Client, upload_engine: Engine) -> None:
+    admin = {**ZIP, **_key(upload_engine, "admin")}
+    assert_problem(
+        http.post("/imports/lozenets/upload", params=LICENCE, content=_zip(FIXTURE), headers=admin),
+        404,
+        "gtfs",
+    )
+
+
+def test_an_upload_replaces_the_feed_and_says_where_it_came_from(
+    http: httpx.Client, upload_engine: Engine
+) -> None:
+    transport = {**ZIP, **_key(upload_engine, "transport")}
+    first = http.post("/imports/gtfs/upload", params=LICENCE, content=_zip(FIXTURE), headers=transport)
+    assert first.status_code == 201, first.text
+    assert first.json()["status"] == "succeeded"
+    assert first.json()["row_counts"]["stops"] == 6  # the fixture's stops.txt has six rows
+    assert _stop_count(upload_engine) == 6
+    run = http.get(first.headers["location"]).json()
+    assert run["sources"][0]["uploaded"] == "upload.zip"
+    stops = next(layer for layer in http.get("/layers").json()["layers"] if layer["id"] == "stops")
+    provenance = stops
+    assert provenance["source"] == "uploaded: tiny test feed"
+    assert provenance["licence"] == "CC-BY-4.0"
+    assert provenance["source_date"] == "2026-11-01"
+    assert provenance["synthetic"] is False
+    # A retry of the same bytes (a client that lost the answer) changes nothing.
+    again = http.post("/imports/gtfs/upload", params=LICENCE, content=_zip(FIXTURE), headers=transport)
+    assert again.status_code == 200
+    assert again.json()["status"] == "unchanged"
+
+
+def test_a_broken_upload_is_rejected_whole_and_the_feed_keeps_serving(
+    http: httpx.Client, upload_engine: Engine
+) -> None:
+    transport = {**ZIP, **_key(upload_engine, "transport")}
+    good = http.post("/imports/gtfs/upload", params=LICENCE, content=_zip(FIXTURE), headers=transport)
+    assert good.status_code in (200, 201)
+    stop_times = (FIXTURE / "stop_times.txt").read_text()
+    broken = stop_times.replace("T1,08:05:00,08:06:00,S3,2", "T1,08:05:00,08:06:00,NOWHERE,2")
+    assert broken != stop_times
+    response = http.post(
+        "/imports/gtfs/upload",
+        params=LICENCE,
+        content=_zip(FIXTURE, {"stop_times.txt": broken}),
+        headers=transport,
+    )
+    body = assert_problem(response, 422, "unusable")
+    problem = body["problems"][0]  # type: ignore[index]
+    assert {"file": "stop_times.txt", "line": 3, "column": "stop_id"}.items() <= problem.items()
+    assert _stop_count(upload_engine) == 6
+    missing = _zip(FIXTURE, {"stops.txt": ""})
+    body = assert_problem(
+        http.post("/imports/gtfs/upload", params=LICENCE, content=missing, headers=transport), 422
+    )
+    assert _stop_count(upload_engine) == 6
+
+
+def test_the_manifest_feed_does_not_replace_an_upload_unless_forced(
+    http: httpx.Client, upload_engine: Engine, upload_settings: Settings, manifest: Manifest
+) -> None:
+    transport = {**ZIP, **_key(upload_engine, "transport")}
+    http.post("/imports/gtfs/upload", params=LICENCE, content=_zip(FIXTURE), headers=transport)
+    assert _stop_count(upload_engine) == 6
+    kept = run_import(upload_engine, upload_settings, manifest, loaders()["gtfs"])
+    assert kept.status == "unchanged"
+    assert kept.note is not None
+    assert "uploaded" in kept.note
+    assert _stop_count(upload_engine) == 6
+    forced = run_import(upload_engine, upload_settings, manifest, loaders()["gtfs"], force=True)
+    assert forced.status == "succeeded"
+    assert _stop_count(upload_engine) == 2870  # the Sofia feed's stops.txt
+    stops = next(layer for layer in http.get("/layers").json()["layers"] if layer["id"] == "stops")
+    assert stops["source"].startswith("Community GTFS of Sofia")
