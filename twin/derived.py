@@ -39,6 +39,9 @@ class _DatabaseInputs:
     def frame(self, layer_id: str, crs: int = 32634) -> gpd.GeoDataFrame:
         return repo.read_layer_frame(self._conn, layer_id, crs)
 
+    def table(self, layer_id: str) -> pd.DataFrame:
+        return repo.read_layer_table(self._conn, layer_id)
+
     def schedule(self, day: date) -> pd.DataFrame:
         _feed, services = transit_repo.service_day(self._conn, day)
         rows = transit_repo.departures(self._conn, services)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -217,6 +218,21 @@ gtfs_frequency = Table(
     Column("start_s", Integer, primary_key=True),
     Column("end_s", Integer, nullable=False),
     Column("headway_secs", Integer, nullable=False),
+)
+line_punctuality = Table(
+    "line_punctuality",
+    metadata,
+    Column("line_id", Text, primary_key=True),
+    Column("month", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("mode", Text, nullable=False),
+    Column("median_delay_min", Float),
+    Column("p90_delay_min", Float),
+    Column("ontime_pct", Float),
+    Column("served_pct", Float),
+    Column("sample_n", Integer),
+    Column("grade", Text),
+    Column("caveats", Text, nullable=False, server_default=""),
 )
 Index("gtfs_stop_geom_idx", gtfs_stop.c.geom, postgresql_using="gist")
 Index("gtfs_trip_route_idx", gtfs_trip.c.route_id)

@@ -41,6 +41,6 @@ def register(loader: Loader) -> Loader:
 
 def loaders() -> dict[str, Loader]:
     """Every registered loader, by name (importing the modules that register them)."""
-    from twin.importers import gtfs, lozenets  # noqa: F401  (registers on import)
+    from twin.importers import gtfs, lozenets, reliability  # noqa: F401  (registers on import)
 
     return dict(_LOADERS)

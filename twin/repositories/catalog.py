@@ -106,6 +106,8 @@ def _base_collection(
     row: Mapping[str, Any], columns: list[dict[str, Any]], geometry: Mapping[str, Any] | None
 ) -> Collection | None:
     keys = [c for c in columns if c["is_key"]]
+    if row["geometry_type"] == "None":  # a table of figures other layers join (in /layers, not a collection)
+        return None
     if geometry is None or len(keys) != 1:
         log.warning("layer %s skipped: its table needs one geometry column and a one-column key", row["id"])
         return None

@@ -7,6 +7,7 @@ from typing import Any
 
 import geopandas as gpd
 import orjson
+import pandas as pd
 from sqlalchemy import Connection, text
 
 MAX_INPUT_ROWS = 200_000
@@ -83,6 +84,20 @@ def read_layer_frame(conn: Connection, layer_id: str, crs: int) -> gpd.GeoDataFr
     sql = f'SELECT *, ST_Transform(geom, {int(crs)}) AS geometry FROM "{table}" LIMIT {MAX_INPUT_ROWS}'  # noqa: S608
     frame = gpd.read_postgis(text(sql), conn, geom_col="geometry", crs=int(crs))
     return frame.drop(columns=["geom"])
+
+
+def read_layer_table(conn: Connection, layer_id: str) -> pd.DataFrame:
+    """A non-spatial base layer's rows (a table of figures), bounded."""
+    row = conn.execute(
+        text("SELECT table_name FROM layer WHERE id = :id AND kind = 'base'"), {"id": layer_id}
+    ).first()
+    if row is None or row.table_name is None:
+        raise LookupError(f"input layer {layer_id!r} is not loaded")
+    table = row.table_name
+    if not table.replace("_", "").isalnum():
+        raise LookupError(f"layer {layer_id!r} names an unexpected table {table!r}")
+    result = conn.execute(text(f'SELECT * FROM "{table}" LIMIT {MAX_INPUT_ROWS}'))  # noqa: S608
+    return pd.DataFrame(result.mappings().all(), columns=list(result.keys()))
 
 
 def input_versions(conn: Connection, layer_ids: Sequence[str]) -> dict[str, int]:

@@ -23,6 +23,10 @@ class Inputs(Protocol):
 
     def frame(self, layer_id: str, crs: int = 32634) -> gpd.GeoDataFrame: ...
 
+    def table(self, layer_id: str) -> pd.DataFrame:
+        """A non-spatial base layer (a table of figures, e.g. line punctuality) as a DataFrame."""
+        ...
+
     def schedule(self, day: date) -> pd.DataFrame:
         """Every departure of the service day: stop_id, departure_s (seconds after midnight, may pass
         86,400), route_id, direction_id (-1 when unknown), sorted by stop and time."""
@@ -73,6 +77,6 @@ def register(layer: DerivedLayer) -> DerivedLayer:
 
 def derived_layers() -> dict[str, DerivedLayer]:
     """Every registered derived layer (importing the scenario modules registers them)."""
-    from twin.scenarios import grid, service, transit  # noqa: F401
+    from twin.scenarios import grid, reliability, service, transit  # noqa: F401
 
     return dict(_REGISTRY)

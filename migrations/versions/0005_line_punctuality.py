@@ -1,0 +1,39 @@
+"""Line punctuality (Закъснява ли?, June 2026): delay figures per official line id, not spatial.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-27
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "line_punctuality",
+        sa.Column("line_id", sa.Text, primary_key=True),
+        sa.Column("month", sa.Text, nullable=False),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("mode", sa.Text, nullable=False),
+        sa.Column("median_delay_min", sa.Float),
+        sa.Column("p90_delay_min", sa.Float),
+        sa.Column("ontime_pct", sa.Float),
+        sa.Column("served_pct", sa.Float),
+        sa.Column("sample_n", sa.Integer),
+        sa.Column("grade", sa.Text),
+        sa.Column("caveats", sa.Text, nullable=False, server_default=""),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("line_punctuality")
