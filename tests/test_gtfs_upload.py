@@ -11,12 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Engine, text
+from typer.testing import CliRunner
 
 from app.main import create_app
 from tests.conftest import scratch_database
 from tests.live import LiveServer
 from tests.test_api import assert_problem
 from twin import migrate
+from twin.cli import app
 from twin.db import make_sync_engine
 from twin.importers import loaders
 from twin.importers.runner import run_import
@@ -163,6 +165,32 @@ def test_a_broken_upload_is_rejected_whole_and_the_feed_keeps_serving(
         http.post("/imports/gtfs/upload", params=LICENCE, content=missing, headers=transport), 422
     )
     assert _stop_count(upload_engine) == 6
+
+
+def test_the_command_line_imports_a_folder_of_ones_own(
+    upload_engine: Engine, upload_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert upload_settings.database_url is not None
+    monkeypatch.setenv("DATABASE_URL", upload_settings.database_url.get_secret_value())
+    folder = tmp_path / "feed"
+    folder.mkdir()
+    for path in FIXTURE.iterdir():
+        text_ = path.read_text()
+        if path.name == "stops.txt":  # a renamed stop, so the import visibly happened
+            text_ = text_.replace(",Zoo,", ",Zoo Gate,")
+        (folder / path.name).write_text(text_)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["load", "gtfs", "--file", str(folder)])
+    assert refused.exit_code != 0
+    assert "--licence" in str(refused.exception)
+    wrong = runner.invoke(app, ["load", "lozenets", "--file", str(folder), "--licence", "unknown"])
+    assert "does not take a file" in str(wrong.exception)
+    done = runner.invoke(app, ["load", "gtfs", "--file", str(folder), "--licence", "unknown"])
+    assert done.exit_code == 0, done.output
+    assert "gtfs: succeeded" in done.output
+    with upload_engine.connect() as conn:
+        name = conn.execute(text("SELECT stop_name FROM gtfs_stop WHERE stop_id = 'S3'")).scalar_one()
+    assert name == "Zoo Gate"
 
 
 def test_the_manifest_feed_does_not_replace_an_upload_unless_forced(
