@@ -35,7 +35,9 @@ def _zip(folder: Path, replace: dict[str, str] | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for path in sorted(folder.iterdir()):
-            archive.writestr(path.name, (replace or {}).get(path.name, path.read_text()))
+            # A fixed timestamp: the same files must give the same bytes (a retry is the same upload).
+            entry = zipfile.ZipInfo(path.name, date_time=(2026, 11, 1, 0, 0, 0))
+            archive.writestr(entry, (replace or {}).get(path.name, path.read_text()))
     return buffer.getvalue()
 
 
@@ -199,6 +201,12 @@ def test_the_manifest_feed_does_not_replace_an_upload_unless_forced(
     transport = {**ZIP, **_key(upload_engine, "transport")}
     http.post("/imports/gtfs/upload", params=LICENCE, content=_zip(FIXTURE), headers=transport)
     assert _stop_count(upload_engine) == 6
+    # The polled metrics follow the feed being served (their memory is keyed on its data version).
+    s1 = http.get("/transport/stops/S1/metrics", params={"date": "2026-12-01"})
+    assert s1.status_code == 200, s1.text
+    # Weekday service WD leaves S1 with T1 at 08:00:00 and T2 at 25:10:00 (past midnight, same service day).
+    assert s1.json()["departures"] == 2
+    assert s1.json()["service_span"] == {"first": "08:00:00", "last": "25:10:00"}
     kept = run_import(upload_engine, upload_settings, manifest, loaders()["gtfs"])
     assert kept.status == "unchanged"
     assert kept.note is not None
@@ -209,3 +217,8 @@ def test_the_manifest_feed_does_not_replace_an_upload_unless_forced(
     assert _stop_count(upload_engine) == 2870  # the Sofia feed's stops.txt
     stops = next(layer for layer in http.get("/layers").json()["layers"] if layer["id"] == "stops")
     assert stops["source"].startswith("Community GTFS of Sofia")
+    gone = http.get("/transport/stops/S1/metrics", params={"date": "2026-12-01"})
+    assert_problem(gone, 404, "S1")
+    zoo = http.get("/transport/stops/2764/metrics", params={"date": "2026-12-01"})
+    assert zoo.status_code == 200
+    assert zoo.json()["stop"]["name"] == "ЗООПАРКА"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -28,42 +29,68 @@ STATION_DISTANCE_M = 300
 """The stations layer's default: station ids and platforms here match /collections/stations."""
 
 
+@dataclass
+class _FeedState:
+    """What every poll needs besides the departures, read once per data version of `stops`."""
+
+    data_version: int
+    calendar: dict[str, Any]
+    stops: dict[str, str]
+    """stop_id -> stop_name"""
+    services: dict[date, list[str]] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.calendar['checksum']}@{self.calendar['loaded_at'].isoformat()}"
+
+
 class TransitService:
+    """Answers stop and station metrics from memory: the feed's calendar, stop names and each service
+    day's departures are read once per data version of the `stops` layer (which every GTFS import
+    bumps), so a warm poll touches no database."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._days: dict[tuple[str, tuple[str, ...]], dict[str, StopDepartures]] = {}
         self._station_index: dict[str, dict[str, dict[str, Any]]] = {}
+        self._feed: _FeedState | None = None
         self._lock = threading.Lock()
 
     def stop_metrics(
-        self, stop_id: str, day: date, window: tuple[int, int] | None, next_count: int, after: int | None
+        self,
+        stop_id: str,
+        day: date,
+        window: tuple[int, int] | None,
+        next_count: int,
+        after: int | None,
+        data_version: int = 0,
     ) -> dict[str, Any]:
-        with self.engine.connect() as conn:
-            feed, services, version = self._service_day(conn, day)
-            stop = repo.stop(conn, stop_id)
-        if stop is None:
+        feed, services = self._service_day(day, data_version)
+        name = feed.stops.get(stop_id)
+        if name is None:
             raise NotFound(f"no stop {stop_id!r} in the feed", parameter="stop_id")
-        index = self._index(version, services)
+        index = self._index(feed.key, services)
         result = metrics(index.get(stop_id, _EMPTY), window, next_count=next_count, after=after)
-        return {
-            "stop": {"id": stop["stop_id"], "name": stop["stop_name"]},
-            **self._header(feed, day, services),
-            **result,
-        }
+        return {"stop": {"id": stop_id, "name": name}, **self._header(feed.calendar, day, services), **result}
 
     def station_metrics(
-        self, station_id: str, day: date, window: tuple[int, int] | None, next_count: int, after: int | None
+        self,
+        station_id: str,
+        day: date,
+        window: tuple[int, int] | None,
+        next_count: int,
+        after: int | None,
+        data_version: int = 0,
     ) -> dict[str, Any]:
         """The metrics of a station: all its platforms' departures together."""
-        with self.engine.connect() as conn:
-            feed, services, version = self._service_day(conn, day)
-            station = self._stations(version, conn).get(station_id)
+        feed, services = self._service_day(day, data_version)
+        station = self._stations(feed.key).get(station_id)
         if station is None:
             raise NotFound(
                 f"no station {station_id!r}; station ids are listed in /collections/stations/items",
                 parameter="station_id",
             )
-        index = self._index(version, services)
+        index = self._index(feed.key, services)
         platforms = [index.get(s, _EMPTY) for s in station["stop_ids"]]
         order = np.argsort(np.concatenate([p.seconds for p in platforms]), kind="stable")
         merged = StopDepartures(
@@ -71,14 +98,28 @@ class TransitService:
         )
         return {
             "station": {"id": station_id, "name": station["name"], "stop_ids": station["stop_ids"]},
-            **self._header(feed, day, services),
+            **self._header(feed.calendar, day, services),
             **metrics(merged, window, next_count=next_count, after=after),
         }
 
-    @staticmethod
-    def _service_day(conn: Any, day: date) -> tuple[dict[str, Any], list[str], str]:
-        feed, services = repo.service_day(conn, day)
-        return feed, services, f"{feed['checksum']}@{feed['loaded_at'].isoformat()}"
+    def _service_day(self, day: date, data_version: int) -> tuple[_FeedState, list[str]]:
+        """The feed state and the services running on `day`; NotFound without a feed, InvalidParameter
+        for a date outside its calendar."""
+        feed = self._feed
+        if feed is None or feed.data_version != data_version or not data_version:
+            with self.engine.connect() as conn:
+                calendar = repo.feed_calendar(conn)
+                if calendar is None:
+                    raise NotFound("no GTFS feed is loaded (run `twin load gtfs`)")
+                feed = _FeedState(data_version, calendar, repo.stop_names(conn))
+            if data_version:  # 0 = no catalog version to key on: read afresh every time
+                self._feed = feed
+        services = feed.services.get(day)
+        if services is None:
+            with self.engine.connect() as conn:
+                _calendar, services = repo.service_day(conn, day)
+            feed.services[day] = services
+        return feed, services
 
     @staticmethod
     def _header(feed: dict[str, Any], day: date, services: list[str]) -> dict[str, Any]:
@@ -91,14 +132,13 @@ class TransitService:
             },
         }
 
-    def _stations(self, feed_version: str, conn: Any) -> dict[str, dict[str, Any]]:
+    def _stations(self, feed_version: str) -> dict[str, dict[str, Any]]:
         cached = self._station_index.get(feed_version)
         if cached is not None:
             return cached
-        frame = gpd.GeoDataFrame(
-            repo.stop_points(conn),
-            columns=["stop_id", "stop_name", "routes", "x", "y"],
-        )
+        with self.engine.connect() as conn:
+            points = repo.stop_points(conn)
+        frame = gpd.GeoDataFrame(points, columns=["stop_id", "stop_name", "routes", "x", "y"])
         frame = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["x"], frame["y"]), crs=32634)
         grouped = group_platforms(frame, STATION_DISTANCE_M)
         stations = {

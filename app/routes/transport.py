@@ -95,7 +95,9 @@ async def _metrics(
         return cached
     transit = request.app.state.transit
     compute = transit.stop_metrics if kind == "stop" else transit.station_metrics
-    body = await anyio.to_thread.run_sync(lambda: compute(place_id, service_day, span, next_count, after_s))
+    body = await anyio.to_thread.run_sync(
+        lambda: compute(place_id, service_day, span, next_count, after_s, version)
+    )
     return responder.store(request, etag, orjson.dumps(body), JSON)
 
 

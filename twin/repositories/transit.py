@@ -46,11 +46,10 @@ def active_services(conn: Connection, day: date) -> list[str]:
     return sorted(rows)
 
 
-def stop(conn: Connection, stop_id: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        text("SELECT stop_id, stop_name, routes FROM gtfs_stop WHERE stop_id = :id"), {"id": stop_id}
-    ).first()
-    return dict(row._mapping) if row else None
+def stop_names(conn: Connection) -> dict[str, str]:
+    """stop_id -> stop_name for every stop of the feed (bounded by the feed's size)."""
+    rows = conn.execute(text("SELECT stop_id, stop_name FROM gtfs_stop ORDER BY stop_id LIMIT 200000"))
+    return {row.stop_id: row.stop_name for row in rows}
 
 
 def departures(conn: Connection, services: list[str]) -> list[tuple[Any, ...]]:
