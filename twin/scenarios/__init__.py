@@ -80,6 +80,6 @@ def register(layer: DerivedLayer) -> DerivedLayer:
 
 def derived_layers() -> dict[str, DerivedLayer]:
     """Every registered derived layer (importing the scenario modules registers them)."""
-    from twin.scenarios import grid, ptal, service, transit  # noqa: F401
+    from twin.scenarios import coverage, grid, ptal, service, transit  # noqa: F401
 
     return dict(_REGISTRY)
