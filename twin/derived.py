@@ -42,11 +42,17 @@ class _DatabaseInputs:
     def table(self, layer_id: str) -> pd.DataFrame:
         return repo.read_layer_table(self._conn, layer_id)
 
-    def schedule(self, day: date) -> pd.DataFrame:
+    def schedule(self, day: date, window: tuple[int, int] | None = None) -> pd.DataFrame:
         _feed, services = transit_repo.service_day(self._conn, day)
-        rows = transit_repo.departures(self._conn, services)
+        rows = transit_repo.departures(self._conn, services, window)
         frame = pd.DataFrame(rows, columns=["stop_id", "departure_s", "route_id", "direction_id", "trip_id"])
         return frame.drop(columns=["trip_id"])
+
+    def routes(self) -> pd.DataFrame:
+        frame = pd.DataFrame(
+            transit_repo.routes(self._conn), columns=["route_id", "route_short_name", "route_type"]
+        )
+        return frame.astype({"route_type": "int64"})
 
 
 def materialize(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,6 +26,7 @@ from twin.db import connect, database_url, libpq_url
 from twin.derived import materialize
 from twin.errors import InvalidParameter, NotFound
 from twin.repositories import catalog as catalog_repo
+from twin.repositories import derived as derived_repo
 from twin.repositories import features as repo
 from twin.repositories.layers import register_derived
 from twin.scenarios import derived_layers
@@ -110,17 +111,32 @@ class LayerService:
             return frozenset()
         return frozenset(collection.derived.parameters.model_fields)
 
+    @staticmethod
+    def parameters(collection: Collection, derived_params: Mapping[str, str]) -> BaseModel:
+        """A derived layer's parameters, validated: a bad one is a 400 naming it."""
+        assert collection.derived is not None
+        try:
+            return collection.derived.parameters.model_validate(dict(derived_params))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = ".".join(str(p) for p in first["loc"]) or "parameters"
+            raise InvalidParameter(f"{name}: {first['msg']}", parameter=name) from exc
+
+    async def derived_properties(
+        self, collection: Collection, derived_params: Mapping[str, str], limit: int = 10
+    ) -> list[dict[str, Any]]:
+        """The properties of a derived result (computed once, as for /items), for endpoints that answer
+        figures rather than features."""
+        bound = await self.bind(collection, derived_params)
+        async with connect(self.engine) as conn:
+            return await derived_repo.result_properties(conn, bound.fixed_params["cache_key"], limit)
+
     async def bind(self, collection: Collection, derived_params: Mapping[str, str]) -> Collection:
         """A derived collection computed for these parameters (once; later calls find it stored)."""
         layer = collection.derived
         if layer is None:
             return collection
-        try:
-            params = layer.parameters.model_validate(dict(derived_params))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            name = ".".join(str(p) for p in first["loc"]) or "parameters"
-            raise InvalidParameter(f"{name}: {first['msg']}", parameter=name) from exc
+        params = self.parameters(collection, derived_params)
         token = (collection.id, collection.data_version, params.model_dump_json())
         known = self._bound.get(token)
         if known is not None and time.monotonic() - known[1] < BOUND_TTL_SECONDS:

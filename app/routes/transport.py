@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -98,6 +99,69 @@ async def _metrics(
     body = await anyio.to_thread.run_sync(
         lambda: compute(place_id, service_day, span, next_count, after_s, version)
     )
+    return responder.store(request, etag, orjson.dumps(body), JSON)
+
+
+RESIDENTS_NOTE = (
+    "Residents are not counted yet: no building layer with population is imported. Once one is, "
+    "`residents` becomes {total, covered, share} for the same catchments."
+)
+
+
+@router.get(
+    "/coverage", summary="Share of the district within walking distance of frequent stops", responses=PROBLEM
+)
+async def coverage(
+    request: Request,
+    layers: ServiceDep,
+    responder: ResponderDep,
+    day: DateQuery = None,
+    window: Annotated[
+        str | None, Query(description="HH:MM-HH:MM counted (default: the AM peak 08:15-09:15).")
+    ] = None,
+    min_departures_per_hour: Annotated[
+        float | None, Query(description="Departures per hour a stop needs, 0.1–120 (default 6).")
+    ] = None,
+    walk_m: Annotated[
+        int | None, Query(description="Walking distance, metres, 50–2000 (default 400).")
+    ] = None,
+    detour_factor: Annotated[
+        float | None, Query(description="Street / straight-line distance, 1–2 (default 1.2).")
+    ] = None,
+) -> Response:
+    """The district's area within the catchment of a stop with at least `min_departures_per_hour`
+    departures per hour (all routes) in `window` on `date`: the figures of the `service_coverage`
+    layer (the same stored result), with room for the residents covered once buildings exist."""
+    catalog = await layers.catalog()
+    collection = catalog.get("service_coverage")
+    given = {
+        "date": day,
+        "window": window,
+        "min_departures_per_hour": min_departures_per_hour,
+        "walk_m": walk_m,
+        "detour_factor": detour_factor,
+    }
+    raw = {name: str(value) for name, value in given.items() if value is not None}
+    params = layers.parameters(collection, raw)
+    etag = etag_for("coverage", collection.data_version, params.model_dump_json())
+    if not_modified(request, etag):
+        return responder.not_modified(request, etag)
+    if (cached := responder.cached(request, etag)) is not None:
+        return cached
+    [figures] = await layers.derived_properties(collection, raw, limit=1)
+    body = {
+        "service_date": figures["service_date"],
+        "window": figures["counted"],
+        "parameters": params.model_dump(mode="json"),
+        "radius_m": figures["radius_m"],
+        "district_area_m2": figures["district_area_m2"],
+        "covered_area_m2": figures["covered_area_m2"],
+        "share": figures["share"],
+        "qualifying_stops": figures["qualifying_stops"],
+        "residents": None,
+        "residents_note": RESIDENTS_NOTE,
+        "layer": "/collections/service_coverage/items" + (f"?{urlencode(raw)}" if raw else ""),
+    }
     return responder.store(request, etag, orjson.dumps(body), JSON)
 
 

@@ -9,6 +9,7 @@ import geopandas as gpd
 import orjson
 import pandas as pd
 from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 MAX_INPUT_ROWS = 200_000
 
@@ -105,6 +106,15 @@ def input_versions(conn: Connection, layer_ids: Sequence[str]) -> dict[str, int]
         text("SELECT id, data_version FROM layer WHERE id = ANY(:ids)"), {"ids": list(layer_ids)}
     ).all()
     return {row.id: int(row.data_version) for row in rows}
+
+
+async def result_properties(conn: AsyncConnection, cache_key: str, limit: int) -> list[dict[str, Any]]:
+    """The properties of a stored result's first `limit` features, in feature order."""
+    rows = await conn.execute(
+        text("SELECT props::text FROM derived_feature WHERE cache_key = :key ORDER BY fid LIMIT :n"),
+        {"key": cache_key, "n": limit},
+    )
+    return [orjson.loads(value) for value in rows.scalars()]
 
 
 def _json(value: object) -> str:

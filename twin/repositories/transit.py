@@ -52,8 +52,12 @@ def stop_names(conn: Connection) -> dict[str, str]:
     return {row.stop_id: row.stop_name for row in rows}
 
 
-def departures(conn: Connection, services: list[str]) -> list[tuple[Any, ...]]:
-    """Every departure of the given services, sorted by stop and time (a service day's whole schedule)."""
+def departures(
+    conn: Connection, services: list[str], window: tuple[int, int] | None = None
+) -> list[tuple[Any, ...]]:
+    """Every departure of the given services (a service day's whole schedule, or only those in
+    ``[start, end)`` seconds when a window is given), sorted by stop and time."""
+    start, end = window if window is not None else (None, None)
     return [
         tuple(r)
         for r in conn.execute(
@@ -61,9 +65,11 @@ def departures(conn: Connection, services: list[str]) -> list[tuple[Any, ...]]:
                 "SELECT st.stop_id, st.departure_s, t.route_id, coalesce(t.direction_id, -1), st.trip_id"
                 " FROM gtfs_stop_time st JOIN gtfs_trip t USING (trip_id)"
                 " WHERE t.service_id = ANY(:services) AND st.departure_s IS NOT NULL"
+                " AND (CAST(:start AS integer) IS NULL OR st.departure_s >= :start)"
+                " AND (CAST(:end AS integer) IS NULL OR st.departure_s < :end)"
                 " ORDER BY st.stop_id, st.departure_s, t.route_id"
             ),
-            {"services": services},
+            {"services": services, "start": start, "end": end},
         )
     ]
 
@@ -77,6 +83,18 @@ def stop_points(conn: Connection) -> list[tuple[Any, ...]]:
                 "SELECT stop_id, stop_name, routes, ST_X(p), ST_Y(p) FROM ("
                 " SELECT stop_id, stop_name, routes, ST_Transform(geom, 32634) AS p FROM gtfs_stop"
                 " WHERE geom IS NOT NULL LIMIT 200000) s"
+            )
+        )
+    ]
+
+
+def routes(conn: Connection) -> list[tuple[Any, ...]]:
+    """Every route of the stored feed with its short name and GTFS route_type (bounded by the feed's size)."""
+    return [
+        tuple(r)
+        for r in conn.execute(
+            text(
+                "SELECT route_id, route_short_name, route_type FROM gtfs_route ORDER BY route_id LIMIT 100000"
             )
         )
     ]

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 class Inputs(Protocol):
     """How a scenario gets its inputs: layers already projected for metric work, and the public
-    transport schedule of a service day."""
+    transport schedule of a service day and the routes of the feed."""
 
     def frame(self, layer_id: str, crs: int = 32634) -> gpd.GeoDataFrame: ...
 
@@ -27,9 +27,16 @@ class Inputs(Protocol):
         """A non-spatial base layer (a table of figures, e.g. line punctuality) as a DataFrame."""
         ...
 
-    def schedule(self, day: date) -> pd.DataFrame:
+    def schedule(self, day: date, window: tuple[int, int] | None = None) -> pd.DataFrame:
         """Every departure of the service day: stop_id, departure_s (seconds after midnight, may pass
-        86,400), route_id, direction_id (-1 when unknown), sorted by stop and time."""
+        86,400), route_id, direction_id (-1 when unknown), sorted by stop and time; only those with
+        ``start <= departure_s < end`` when a window (start, end) is given (a fraction of the rows to
+        read, for scenarios that count one window)."""
+        ...
+
+    def routes(self) -> pd.DataFrame:
+        """Every route of the stored feed: route_id, route_short_name, route_type (the GTFS code:
+        0 tram, 1 metro, 2 rail, 3 bus, 11 trolleybus, ...), sorted by route_id."""
         ...
 
 
@@ -77,6 +84,6 @@ def register(layer: DerivedLayer) -> DerivedLayer:
 
 def derived_layers() -> dict[str, DerivedLayer]:
     """Every registered derived layer (importing the scenario modules registers them)."""
-    from twin.scenarios import grid, reliability, service, transit  # noqa: F401
+    from twin.scenarios import coverage, grid, ptal, reliability, service, transit  # noqa: F401
 
     return dict(_REGISTRY)

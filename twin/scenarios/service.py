@@ -47,14 +47,16 @@ def departures_per_stop(
     )
 
 
-def _today() -> dt.date:
+def today_in_sofia() -> dt.date:
     return dt.datetime.now(SOFIA).date()
 
 
 class ServiceParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    date: dt.date = Field(default_factory=_today, description="Service date (default: today in Sofia).")
+    date: dt.date = Field(
+        default_factory=today_in_sofia, description="Service date (default: today in Sofia)."
+    )
     window: str | None = Field(
         default=None, description="HH:MM-HH:MM, hours up to 47 (default: the whole service day)."
     )

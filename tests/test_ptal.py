@@ -1,0 +1,276 @@
+"""The PTAL grid and service coverage: a hand-computed example, the bands, and the real feed checked
+against independent computations from the raw GTFS zip and the raw district polygon."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import zipfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from pyproj import Transformer
+from shapely.geometry import shape
+from sqlalchemy import Engine
+
+from tests.test_api import assert_problem
+from tests.test_gtfs_import import feed_zip, loaded  # noqa: F401  (fixtures)
+from tests.test_ogc_features import features, to_utm
+from twin.derived import _DatabaseInputs
+from twin.scenarios.ptal import PtalParameters, band_of, bands_of, ptal_grid, ptal_index
+from twin.settings import Settings
+
+STOP = "2764"  # ЗООПАРКА, in Lozenets
+WEEKDAY = "2026-12-01"  # a Tuesday: service "1"
+AM_PEAK = (8 * 3600 + 15 * 60, 9 * 3600 + 15 * 60)
+MODES = {"0": "tram", "1": "metro", "3": "bus", "11": "trolleybus"}
+
+
+# -- the pure function, by hand ---------------------------------------------------------------------
+def test_a_hand_computed_example() -> None:
+    saps = pd.DataFrame(
+        [
+            ("S1", 300.0, 400.0, "A", "bus", 12.0),
+            ("S1", 300.0, 400.0, "B", "bus", 6.0),
+            ("S2", 0.0, 100.0, "B", "bus", 4.0),
+            ("S2", 0.0, 100.0, "T1", "tram", 10.0),
+            ("S3", 600.0, 0.0, "C", "bus", 30.0),
+            ("S3", 600.0, 0.0, "T2", "tram", 20.0),
+            ("S4", 1000.0, 0.0, "T3", "tram", 60.0),
+        ],
+        columns=["stop_id", "x", "y", "route_id", "mode", "frequency"],
+    )
+    # POI (0, 0), detour 1.2, 80 m/min:
+    #   S1 500 m straight -> walk 600 m (≤ 640 bus) = 7.5 min; S2 100 m -> 120 m = 1.5 min;
+    #   S3 600 m -> 720 m = 9 min (> 640: bus C out; ≤ 960: tram T2 in); S4 1,200 m walk: out.
+    #   A  at S1: SWT 30/12 = 2.5, AWT 2.5 + 2 = 4.5,  TAT 7.5 + 4.5 = 12.0
+    #   B  at S1: SWT 30/6 = 5,    AWT 7,               TAT 14.5
+    #   B  at S2: SWT 30/4 = 7.5,  AWT 9.5,             TAT 1.5 + 9.5 = 11.0  <- B's best SAP
+    #   T1 at S2: SWT 30/10 = 3,   AWT 3 + 0.75 = 3.75, TAT 5.25
+    #   T2 at S3: SWT 30/20 = 1.5, AWT 2.25,            TAT 11.25
+    #   EDF = 30 / TAT: A 2.5, B 2.727273, T1 5.714286, T2 2.666667
+    #   bus:  B has the highest EDF (not A, the most frequent): 30/11 + 0.5 × 2.5 = 3.977273
+    #   tram: 30/5.25 + 0.5 × 30/11.25 = 7.047619
+    #   AI = 11.024892 -> band 3 (10 < AI ≤ 15); 4 routes; best route T1; nearest SAP 1.5 min.
+    far = (5000.0, 5000.0)
+    result = ptal_index(np.array([(0.0, 0.0), far]), saps, detour_factor=1.2)
+    expected = 30 / 11 + 0.5 * 2.5 + 30 / 5.25 + 0.5 * 30 / 11.25
+    assert result.ai[0] == pytest.approx(expected, abs=1e-12)
+    assert round(expected, 6) == 11.024892
+    assert result.bands.tolist() == ["3", "0"]
+    assert result.routes.tolist() == [4, 0]
+    assert result.best_route.tolist() == ["T1", None]
+    assert result.nearest_walk_min[0] == pytest.approx(1.5)
+    assert math.isnan(result.nearest_walk_min[1])
+    assert result.ai[1] == 0
+    # Detour 1 (straight lines): bus C comes in at 600 m = 7.5 min, SWT 1, AWT 3, TAT 10.5, EDF 2.857143,
+    # now the bus leader; A (6.25 + 4.5 = 10.75) and B (at S2: 1.25 + 9.5 = 10.75) count at half;
+    # tram T1 5.0 and T2 7.5 + 2.25 = 9.75.
+    straight = ptal_index(np.array([(0.0, 0.0)]), saps, detour_factor=1.0)
+    bus = 30 / 10.5 + 0.5 * (30 / 10.75 + 30 / 10.75)
+    tram = 30 / (1.25 + 3.75) + 0.5 * 30 / (7.5 + 2.25)
+    assert straight.ai[0] == pytest.approx(bus + tram, abs=1e-12)
+    assert straight.routes[0] == 5
+
+
+def test_no_service_anywhere_is_band_zero() -> None:
+    saps = pd.DataFrame(columns=["stop_id", "x", "y", "route_id", "mode", "frequency"])
+    result = ptal_index(np.zeros((3, 2)), saps)
+    assert result.bands.tolist() == ["0"] * 3
+    assert result.ai.tolist() == [0.0] * 3
+
+
+@pytest.mark.parametrize(
+    ("ai", "band"),
+    [
+        (0.0, "0"),
+        (1e-9, "1a"),
+        (2.5, "1a"),
+        (2.5000001, "1b"),
+        (5.0, "1b"),
+        (5.01, "2"),
+        (10.0, "2"),
+        (10.01, "3"),
+        (15.0, "3"),
+        (15.01, "4"),
+        (20.0, "4"),
+        (20.01, "5"),
+        (25.0, "5"),
+        (25.01, "6a"),
+        (40.0, "6a"),
+        (40.01, "6b"),
+        (1000.0, "6b"),
+    ],
+)
+def test_band_boundaries(ai: float, band: str) -> None:
+    assert band_of(ai) == band
+    assert bands_of(np.array([ai])).tolist() == [band]
+
+
+# -- an independent computation from the raw files --------------------------------------------------
+@dataclass(frozen=True)
+class RawFeed:
+    stops_xy: dict[str, tuple[float, float]]
+    mode_of_route: dict[str, str]
+    trips: pd.DataFrame
+    stop_times: pd.DataFrame
+    calendar: pd.DataFrame
+
+    def services(self, day: dt.date) -> set[str]:
+        weekday = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")[
+            day.weekday()
+        ]
+        stamp = int(day.strftime("%Y%m%d"))
+        running = self.calendar[
+            (self.calendar[weekday] == "1")
+            & (self.calendar["start_date"].astype(int) <= stamp)
+            & (self.calendar["end_date"].astype(int) >= stamp)
+        ]
+        return set(running["service_id"])
+
+    def departures(self, day: dt.date, window: tuple[int, int]) -> pd.DataFrame:
+        """stop_id, route_id, direction of every departure in the window (plain string arithmetic)."""
+        trips = self.trips[self.trips["service_id"].isin(self.services(day))]
+        times = self.stop_times.merge(trips, on="trip_id")
+        seconds = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in times["departure_time"].str.split(":")]
+        times = times.assign(seconds=seconds)
+        return times[(times["seconds"] >= window[0]) & (times["seconds"] < window[1])]
+
+
+@pytest.fixture(scope="module")
+def raw(feed_zip: Path) -> RawFeed:  # noqa: F811
+    def read(name: str) -> pd.DataFrame:
+        with zipfile.ZipFile(feed_zip) as archive:
+            return pd.read_csv(archive.open(name), dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+    stops = read("stops.txt")
+    project = Transformer.from_crs(4326, 32634, always_xy=True).transform
+    xs, ys = project(stops["stop_lon"].astype(float).to_numpy(), stops["stop_lat"].astype(float).to_numpy())
+    trips = read("trips.txt")
+    if "direction_id" not in trips:
+        trips = trips.assign(direction_id="")
+    routes = read("routes.txt")
+    assert set(routes["route_type"]) <= set(MODES)
+    return RawFeed(
+        stops_xy={s: (float(x), float(y)) for s, x, y in zip(stops["stop_id"], xs, ys, strict=True)},
+        mode_of_route=dict(zip(routes["route_id"], routes["route_type"].map(MODES), strict=True)),
+        trips=trips[["trip_id", "route_id", "service_id", "direction_id"]],
+        stop_times=read("stop_times.txt")[["trip_id", "stop_id", "departure_time"]],
+        calendar=read("calendar.txt"),
+    )
+
+
+@pytest.fixture(scope="module")
+def district(settings: Settings) -> shapely.Geometry:
+    assert settings.sources_dir is not None
+    regions = gpd.read_file(settings.sources_dir / "sofiaplan-districts-callsofia/sofia.regions.json")
+    return shapely.union_all(regions[regions["obns_num"] == "09"].to_crs(32634).geometry.values)
+
+
+def ptal_by_hand(raw: RawFeed, x: float, y: float, day: dt.date, detour: float = 1.2) -> float:
+    """PTAL of one point, the TfL way, one stop and one route at a time."""
+    counts: dict[tuple[str, str, str], int] = defaultdict(int)
+    for stop, route, direction in raw.departures(day, AM_PEAK)[
+        ["stop_id", "route_id", "direction_id"]
+    ].itertuples(index=False):
+        counts[(stop, route, direction)] += 1
+    frequency: dict[str, dict[str, float]] = defaultdict(dict)  # busiest direction, per hour
+    for (stop, route, _direction), n in counts.items():
+        frequency[stop][route] = max(frequency[stop].get(route, 0.0), n / 1.0)
+    best: dict[str, tuple[float, str]] = {}
+    for stop, routes in frequency.items():
+        sx, sy = raw.stops_xy[stop]
+        walk_m = math.hypot(x - sx, y - sy) * detour
+        for route, f in routes.items():
+            mode = raw.mode_of_route[route]
+            bus = mode in ("bus", "trolleybus")
+            if walk_m > (640 if bus else 960):
+                continue
+            tat = walk_m / 80 + 0.5 * 60 / f + (2.0 if bus else 0.75)
+            if route not in best or tat < best[route][0]:
+                best[route] = (tat, mode)
+    edfs: dict[str, list[float]] = defaultdict(list)
+    for tat, mode in best.values():
+        edfs[mode].append(30 / tat)
+    return sum(max(e) + 0.5 * (sum(e) - max(e)) for e in edfs.values())
+
+
+def test_ptal_on_the_real_feed_matches_an_independent_computation(
+    loaded: None,  # noqa: F811
+    engine: Engine,
+    raw: RawFeed,
+    client: httpx.Client,
+) -> None:
+    day = dt.date.fromisoformat(WEEKDAY)
+    params = PtalParameters(date=day, cell_m=50)
+    with engine.connect() as conn:
+        grid = ptal_grid(_DatabaseInputs(conn), params).set_index("cell_id")
+    sx, sy = raw.stops_xy[STOP]
+    zoo = f"{math.floor(sx / 50)}_{math.floor(sy / 50)}"
+    poorest = str(grid["ai"].idxmin())  # the cell farthest from service, wherever it is
+    median = str(grid.index[np.argsort(grid["ai"].to_numpy())[len(grid) // 2]])
+    checked = {}
+    for cell in (zoo, poorest, median):
+        col, row = (int(v) for v in cell.split("_"))
+        expected = ptal_by_hand(raw, (col + 0.5) * 50, (row + 0.5) * 50, day)
+        assert grid.loc[cell, "ai"] == pytest.approx(expected, abs=1e-6), cell
+        checked[cell] = expected
+    assert checked[zoo] > 10  # a tram line, six bus lines and the metro within reach
+    # Served over HTTP: the same values, rounded to 2 decimals.
+    for cell, expected in checked.items():
+        body = features(client, "ptal", date=WEEKDAY, window="08:15-09:15", cell_m=50, cell_id=cell)
+        [feature] = body["features"]
+        assert feature["properties"]["ai"] == pytest.approx(expected, abs=0.005 + 1e-9)
+        assert feature["properties"]["band"] == grid.loc[cell, "band"] == band_of(expected)
+        assert shape(feature["geometry"]).geom_type == "Polygon"
+
+
+def test_the_layer_has_one_cell_per_centre_in_the_district(
+    loaded: None,  # noqa: F811
+    district: shapely.Geometry,
+    client: httpx.Client,
+) -> None:
+    minx, miny, maxx, maxy = district.bounds
+    expected = sum(
+        district.intersects(shapely.Point((col + 0.5) * 50, (row + 0.5) * 50))
+        for col in range(math.floor(minx / 50), math.ceil(maxx / 50))
+        for row in range(math.floor(miny / 50), math.ceil(maxy / 50))
+    )
+    body = features(client, "ptal", date=WEEKDAY, window="08:15-09:15", cell_m=50, limit=1)
+    assert body["numberMatched"] == expected > 3000
+    props = body["features"][0]["properties"]
+    assert props["service_date"] == WEEKDAY
+    assert props["counted"] == "08:15:00-09:15:00"
+    cell = to_utm(shape(body["features"][0]["geometry"]))
+    assert cell.area == pytest.approx(2500, rel=1e-3)
+    assert district.intersects(cell.centroid)
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"window": "25:00-07:00"}, "window"),
+        ({"window": "morning"}, "window"),
+        ({"cell_m": "10"}, "cell_m"),
+        ({"cell_m": "501"}, "cell_m"),
+        ({"cell_m": "fifty"}, "cell_m"),
+        ({"detour_factor": "0.9"}, "detour_factor"),
+        ({"date": "2026-13-01"}, "date"),
+        ({"date": "2027-05-01"}, "date"),
+    ],
+)
+def test_bad_ptal_parameters_are_400(
+    loaded: None,  # noqa: F811
+    client: httpx.Client,
+    params: dict[str, str],
+    parameter: str,
+) -> None:
+    body = assert_problem(client.get("/collections/ptal/items", params=params), 400)
+    assert body["parameter"] == parameter
