@@ -80,6 +80,19 @@ def test_a_hand_computed_example() -> None:
     assert straight.routes[0] == 5
 
 
+def test_trolleybuses_weigh_with_buses() -> None:
+    saps = pd.DataFrame(
+        [("S1", 0.0, 80.0, "A", "bus", 6.0), ("S1", 0.0, 80.0, "TB", "trolleybus", 12.0)],
+        columns=["stop_id", "x", "y", "route_id", "mode", "frequency"],
+    )
+    # Walk 80 m × 1 = 1 min. A: SWT 5 + 2 = 7, TAT 8, EDF 3.75; TB: SWT 2.5 + 2 = 4.5, TAT 5.5,
+    # EDF 5.454545. One bus group: TB in full, A at half = 5.454545 + 1.875 = 7.329545 (as two modes
+    # each would count in full: 9.204545).
+    result = ptal_index(np.array([(0.0, 0.0)]), saps, detour_factor=1.0)
+    assert result.ai[0] == pytest.approx(30 / 5.5 + 0.5 * 30 / 8, abs=1e-12)
+    assert result.best_route[0] == "TB"
+
+
 def test_no_service_anywhere_is_band_zero() -> None:
     saps = pd.DataFrame(columns=["stop_id", "x", "y", "route_id", "mode", "frequency"])
     result = ptal_index(np.zeros((3, 2)), saps)
@@ -195,7 +208,7 @@ def ptal_by_hand(raw: RawFeed, x: float, y: float, day: dt.date, detour: float =
                 continue
             tat = walk_m / 80 + 0.5 * 60 / f + (2.0 if bus else 0.75)
             if route not in best or tat < best[route][0]:
-                best[route] = (tat, mode)
+                best[route] = (tat, "bus" if bus else mode)  # trolleybuses weigh with buses
     edfs: dict[str, list[float]] = defaultdict(list)
     for tat, mode in best.values():
         edfs[mode].append(30 / tat)

@@ -20,11 +20,13 @@ The method (Transport for London, *Measuring Public Transport Accessibility Leve
 7. Bands: 0 (AI = 0), 1a (≤ 2.5), 1b (≤ 5), 2 (≤ 10), 3 (≤ 15), 4 (≤ 20), 5 (≤ 25), 6a (≤ 40),
    6b (> 40).
 
-Adaptations to Sofia, said where they apply: a GTFS ``route_type`` is a mode (trolleybus is a mode
-of its own, weighted separately from bus, as the Underground is from rail); a stop is a SAP (the feed
-lists each platform as its own stop); a route's direction is its ``direction_id`` and, where the feed
-gives none (the Sofia feed), all its departures at the stop count as one direction — a platform
-normally serves one direction, but at a terminus the arrivals count too.
+Adaptations to Sofia, said where they apply: a GTFS ``route_type`` is a mode, except that trolleybuses
+count as buses (they run on the same streets, from the same stops, with the same catchment and
+reliability margin, so giving them a dominant route of their own would inflate the index); a stop
+is a SAP (the feed lists each platform as its own stop); a route's direction is its
+``direction_id`` and, where the feed gives none (the Sofia feed), all its departures at the stop
+count as one direction — a platform normally serves one direction, but at a terminus the arrivals
+count too.
 """
 
 from __future__ import annotations
@@ -206,7 +208,9 @@ def ptal_index(
         is_bus, BUS_RELIABILITY_MIN, RAIL_RELIABILITY_MIN
     )
     route_names, route_code = np.unique(saps["route_id"].to_numpy(str), return_inverse=True)
-    _modes, mode_code = np.unique(saps["mode"].to_numpy(str), return_inverse=True)
+    # The weighting groups: every bus-like mode is one (see the module's adaptations).
+    groups = np.where(is_bus, "bus", saps["mode"].to_numpy(str))
+    _groups, mode_code = np.unique(groups, return_inverse=True)
 
     # Stops once each, and the rows (routes) of each stop as a contiguous run, so that a
     # (point, stop) pair expands to its routes without a Python loop.
