@@ -14,6 +14,7 @@ from collections.abc import Hashable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.negotiation import FRONT_KEY, accepts_gzip_header
+from twin import clock
 from twin.cache import CachedResponse
 
 
@@ -21,6 +22,8 @@ def front_key(scope: Scope, fingerprint: str) -> Hashable:
     headers = dict(scope["headers"])
     return (
         fingerprint,
+        # Requests without `date` mean today in Sofia: yesterday's answers must not outlive midnight.
+        clock.today_in_sofia(),
         scope["path"],
         scope["query_string"],
         headers.get(b"host", b""),

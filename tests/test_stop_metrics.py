@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import time
 import zipfile
@@ -16,6 +17,7 @@ import pytest
 from tests.test_api import assert_problem
 from tests.test_gtfs_import import feed_zip, loaded  # noqa: F401  (fixtures)
 from tests.test_ogc_features import features, follow
+from twin import clock
 from twin.stop_metrics import hms
 
 STOP = "2764"  # ЗООПАРКА, in Lozenets
@@ -172,3 +174,21 @@ def test_the_stop_metrics_collection_agrees_with_the_endpoint_and_the_raw_feed(
     assert_problem(
         client.get("/collections/stop_metrics/items", params={"date": "2030-01-01"}), 400, "calendar"
     )
+
+
+def test_the_default_date_moves_at_midnight_in_sofia(
+    loaded: None,  # noqa: F811
+    client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(clock, "today_in_sofia", lambda: dt.date(2026, 12, 1))  # a Tuesday
+    path = f"/transport/stops/{STOP}/metrics"
+    tuesday = client.get(path).json()
+    assert client.get(path).json() == tuesday  # (answered from the front cache the second time)
+    assert tuesday["service_date"] == "2026-12-01"
+    monkeypatch.setattr(clock, "today_in_sofia", lambda: dt.date(2026, 12, 6))  # the Sunday after
+    sunday = client.get(path)
+    assert sunday.headers.get("x-twin-cache") != "hit"
+    assert sunday.json()["service_date"] == "2026-12-06"
+    assert sunday.json()["services"] == ["2"]  # the weekend service, not yesterday's answer
+    assert tuesday["services"] == ["1"]

@@ -3,10 +3,9 @@ departures — cheap to poll (answered from a per-service-day index, with ETags 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import anyio
 import orjson
@@ -16,13 +15,13 @@ from starlette.responses import Response
 from app.deps import read_access
 from app.negotiation import JSON, Responder, etag_for, not_modified
 from app.routes.ogc import PROBLEM, ResponderDep, ServiceDep
+from twin import clock
 from twin.errors import InvalidParameter
 from twin.serving import LayerService
 from twin.stop_metrics import parse_clock, parse_window
 
 router = APIRouter(prefix="/transport", tags=["public transport"], dependencies=[Depends(read_access)])
 
-SOFIA = ZoneInfo("Europe/Sofia")
 
 DateQuery = Annotated[
     str | None, Query(alias="date", description="Service date YYYY-MM-DD (default: today in Sofia).")
@@ -78,7 +77,7 @@ async def _metrics(
     next_count: int,
     after: str | None,
 ) -> Response:
-    service_day = _parse_date(day) if day else datetime.now(SOFIA).date()
+    service_day = _parse_date(day) if day else clock.today_in_sofia()
     try:
         span = parse_window(window) if window else None
     except ValueError as exc:

@@ -101,7 +101,9 @@ def mode_of(route_type: int) -> str:
 
 
 def band_of(ai: float) -> str:
-    """The PTAL band of an accessibility index."""
+    """The PTAL band of an accessibility index, as published: on the index rounded to 2 decimals (TfL's
+    bands run 0.01–2.50, 2.51–5.00, …), so a cell shown as 15.00 is band 3, never 4."""
+    ai = round(ai, 2)
     if not ai > 0:
         return "0"
     for band, upper in BANDS:
@@ -112,7 +114,7 @@ def band_of(ai: float) -> str:
 
 def bands_of(ai: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.object_]]:
     """The PTAL bands of many accessibility indices at once (as :func:`band_of`)."""
-    values = np.asarray(ai, dtype=np.float64)
+    values = np.round(np.asarray(ai, dtype=np.float64), 2)
     labels = np.array([band for band, _ in BANDS] + ["6b"], dtype=object)
     result = labels[np.searchsorted([upper for _, upper in BANDS], values, side="left")]
     result[~(values > 0)] = "0"

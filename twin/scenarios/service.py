@@ -5,16 +5,14 @@ time window, so that a GIS client can style stops by frequency (the same figures
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from twin import clock
 from twin.scenarios import DerivedLayer, Inputs, OutputProperty, register
 from twin.stop_metrics import hms, parse_window
-
-SOFIA = ZoneInfo("Europe/Sofia")
 
 
 def departures_per_stop(
@@ -48,7 +46,8 @@ def departures_per_stop(
 
 
 def today_in_sofia() -> dt.date:
-    return dt.datetime.now(SOFIA).date()
+    # Looked up at call time, so the clock has one definition (twin.clock) that tests can move.
+    return clock.today_in_sofia()
 
 
 class ServiceParameters(BaseModel):
