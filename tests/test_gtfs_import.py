@@ -4,6 +4,7 @@ atomicity."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import shutil
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -315,3 +317,28 @@ def test_an_import_gives_up_on_tables_held_by_a_reader(
             gtfs_importer.load_feed(conn, FIXTURE)
     assert refused.value.status == 409
     assert _counts(engine) == before
+
+
+def test_copy_text_writes_postgresql_text_format() -> None:
+    frame = pd.DataFrame(
+        {
+            "text": ["plain", "tab\there", "back\\slash", "", None, "ünïcode, «ok»"],
+            "code": pd.Categorical(["b", "a", "b", None, "a", "a"]),
+            "big": np.array([0, -5, 10**12, -(2**63), 7, 120], dtype=np.int64),
+            "maybe": pd.array([1, None, -3, 4, None, 0], dtype="Int64"),
+            "flag": [True, False, True, True, False, False],
+            "ratio": [0.1, 2.5, float("nan"), -1e-7, 3.0, 42.6801],
+            "day": [dt.date(2026, 1, 1), None, dt.date(2026, 12, 31), None, None, dt.date(2000, 2, 29)],
+            "kept": ["", "x", "", "y", "", "z"],
+        }
+    )
+    got = b"".join(gtfs_repo.copy_text(frame, list(frame.columns), keep_empty=("kept",))).decode()
+    assert got.splitlines() == [
+        "plain\tb\t0\t1\tt\t0.1\t2026-01-01\t",
+        "tab\\there\ta\t-5\t\\N\tf\t2.5\t\\N\tx",
+        "back\\\\slash\tb\t1000000000000\t-3\tt\t\\N\t2026-12-31\t",
+        "\\N\t\\N\t-9223372036854775808\t4\tt\t-1e-07\t\\N\ty",
+        "\\N\ta\t7\t\\N\tf\t3.0\t\\N\t",
+        "ünïcode, «ok»\ta\t120\t0\tf\t42.6801\t2000-02-29\tz",
+    ]
+    assert got.endswith("\n")

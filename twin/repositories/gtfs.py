@@ -189,12 +189,11 @@ def replace_feed(
             "counts": orjson.dumps(counts).decode(),
         },
     )
-    # Fresh statistics where plans depend on them: trips (joined to stop_times, filtered by service) and
-    # the layers. stop_times is left to autovacuum's analyze, which follows within a minute of the commit
-    # (building its primary key has already set its row count, the figure its plans need at once); the
-    # other tables are a few rows each, planned alike with or without statistics.
-    for table in ("gtfs_trip", "gtfs_stop", "gtfs_route_line"):
-        conn.execute(text(f"ANALYZE {table}"))
+    # Fresh statistics where plans depend on them: trips (joined to stop_times, filtered by service) here,
+    # the layers' tables by the import runner. stop_times is left to autovacuum's analyze, which follows
+    # within a minute of the commit (building its primary key has already set its row count, the figure
+    # its plans need at once); the other tables have a few rows each, planned alike either way.
+    conn.execute(text("ANALYZE gtfs_trip"))
     return counts
 
 
