@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["Feed", "FeedError", "Problem", "read_feed"]
+__all__ = ["Feed", "FeedError", "Problem", "factorize", "read_feed"]
 
 Severity = Literal["error", "warning"]
 
@@ -481,6 +481,12 @@ def _careful_parse(
 _Parser = Callable[[pd.Series], tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]
 
 
+def factorize(values: pd.Series) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Integer codes per row (intp) and the distinct strings they index, in order of first appearance;
+    cheaper than pandas' own when equal values come in runs (as trip_id does in stop_times)."""
+    return _codes(values, grouped=True)
+
+
 def _codes(values: pd.Series, grouped: bool = False) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Integer codes per row and the distinct strings they index; ``grouped``: equal values are likely
     to be in one run of rows (as trip_id is in stop_times)."""
@@ -490,7 +496,7 @@ def _codes(values: pd.Series, grouped: bool = False) -> tuple[np.ndarray[Any, An
         # and comparing neighbours is cheaper than hashing every row.
         starts = np.concatenate(([0], np.flatnonzero(text[1:] != text[:-1]) + 1))
         heads = text[starts]
-        if len(pd.unique(heads)) == len(heads):
+        if len(heads) <= len(text) // 2 and len(pd.unique(heads)) == len(heads):
             step = np.zeros(len(text), dtype=np.intp)
             step[starts[1:]] = 1
             return np.cumsum(step), np.asarray(heads, dtype=object)
@@ -1089,6 +1095,17 @@ def _check_shapes(table: _Table, problems: _Problems, typed: _Checked) -> None:
             _numbers(table, "shape_pt_sequence", problems, _parse_uint, "a non-negative integer"),
         )
     _check_unique(table, problems, ["shape_id", "shape_pt_sequence"], "(shape_id, shape_pt_sequence)")
+    if table.has("shape_id"):
+        codes, _ = _codes(table.df["shape_id"], grouped=True)
+        alone = np.bincount(codes)[codes] == 1 if len(codes) else np.zeros(0, dtype=bool)
+        shown = table.values("shape_id")
+        problems.rows(
+            "warning",
+            table,
+            alone,
+            "shape_id",
+            lambda pos: f"shape {_q(shown[pos])} has a single point: it draws no line",
+        )
 
 
 def _check_feed_info(table: _Table, problems: _Problems) -> None:

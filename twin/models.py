@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Double,
     Float,
     ForeignKey,
     Index,
@@ -219,6 +220,36 @@ gtfs_frequency = Table(
     Column("end_s", Integer, nullable=False),
     Column("headway_secs", Integer, nullable=False),
 )
+gtfs_shape = Table(
+    "gtfs_shape",
+    metadata,
+    Column("shape_id", Text, primary_key=True),
+    Column("point_count", Integer, nullable=False),
+    Column("geom", Geometry("LINESTRING", srid=4326, spatial_index=False), nullable=False),
+)
+gtfs_route_line = Table(
+    "gtfs_route_line",
+    metadata,
+    # route_id + ":" + direction_id ("" when the feed gives none): one feature per route and direction.
+    Column("route_dir", Text, primary_key=True),
+    Column("route_id", Text, nullable=False),
+    Column("direction_id", SmallInteger),
+    Column("route_short_name", Text),
+    Column("route_long_name", Text),
+    Column("route_type", Integer, nullable=False),
+    Column("mode", Text, nullable=False),
+    Column("route_color", Text),
+    Column("headsign", Text),
+    Column("trips", Integer, nullable=False),
+    Column("patterns", Integer, nullable=False),
+    Column("pattern_trips", Integer, nullable=False),
+    Column("stops", Integer, nullable=False),
+    Column("geometry_source", Text, nullable=False),
+    Column("shape_id", Text),
+    Column("length_m", Double),
+    Column("geom", Geometry("LINESTRING", srid=4326, spatial_index=False), nullable=False),
+    CheckConstraint("geometry_source IN ('shapes', 'stop_sequence')", name="gtfs_route_line_geometry_source"),
+)
 line_punctuality = Table(
     "line_punctuality",
     metadata,
@@ -236,4 +267,4 @@ line_punctuality = Table(
 )
 Index("gtfs_stop_geom_idx", gtfs_stop.c.geom, postgresql_using="gist")
 Index("gtfs_trip_route_idx", gtfs_trip.c.route_id)
-Index("gtfs_stop_time_stop_idx", gtfs_stop_time.c.stop_id, gtfs_stop_time.c.departure_s)
+Index("gtfs_route_line_geom_idx", gtfs_route_line.c.geom, postgresql_using="gist")
