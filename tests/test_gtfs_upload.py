@@ -92,6 +92,7 @@ def test_an_upload_needs_a_transport_key(http: httpx.Client, upload_engine: Engi
         (LICENCE, ZIP, b"\0" * (1024 * 1024 + 1), 413, "bytes"),
         ({"source": "no licence"}, ZIP, b"PK", 400, "licence"),
         ({**LICENCE, "source_date": "yesterday"}, ZIP, b"PK", 400, "source_date"),
+        ({**LICENCE, "licence": "   "}, ZIP, b"PK", 400, "licence"),
     ],
 )
 def test_bad_uploads_are_4xx_problems(
@@ -185,6 +186,10 @@ def test_the_command_line_imports_a_folder_of_ones_own(
     refused = runner.invoke(app, ["load", "gtfs", "--file", str(folder)])
     assert refused.exit_code != 0
     assert "--licence" in str(refused.exception)
+    undated = runner.invoke(
+        app, ["load", "gtfs", "--file", str(folder), "--licence", "x", "--source-date", "last tuesday-ish"]
+    )
+    assert "YYYY-MM-DD" in str(undated.exception)
     wrong = runner.invoke(app, ["load", "lozenets", "--file", str(folder), "--licence", "unknown"])
     assert "does not take a file" in str(wrong.exception)
     done = runner.invoke(app, ["load", "gtfs", "--file", str(folder), "--licence", "unknown"])
@@ -211,6 +216,8 @@ def test_the_manifest_feed_does_not_replace_an_upload_unless_forced(
     assert kept.status == "unchanged"
     assert kept.note is not None
     assert "uploaded" in kept.note
+    recorded = http.get(f"/imports/{kept.run_id}").json()
+    assert (recorded["status"], recorded["note"]) == ("unchanged", kept.note)
     assert _stop_count(upload_engine) == 6
     forced = run_import(upload_engine, upload_settings, manifest, loaders()["gtfs"], force=True)
     assert forced.status == "succeeded"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,8 @@ import pytest
 import shapely
 from sqlalchemy import Engine, text
 
+from tests.test_gtfs_import import feed_zip, loaded  # noqa: F401  (fixtures)
+from tests.test_ogc_features import features, follow
 from twin.errors import SourceError
 from twin.importers import loaders
 from twin.importers import reliability as loader
@@ -82,13 +88,18 @@ def test_punctuality_is_listed_with_its_provenance_but_is_not_a_collection(
             "twice",
         ),
         ('[{"name": "72", "type": "bus"}]', "entry 1 has no line_id"),
+        (
+            '[{"line_id": "A1", "name": "72", "type": "bus"},'
+            ' {"line_id": "A9", "name": "72", "type": "bus"}]',
+            "bus line '72' appears twice",
+        ),
     ],
 )
 def test_a_malformed_source_is_refused_with_what_is_wrong(tmp_path: Path, index: str, fragment: str) -> None:
     (tmp_path / "index.json").write_text(index)
     (tmp_path / "health.json").write_text('{"days": [{"date": "2026-06-12", "pct": 100.0}]}')
     paths = {loader.INDEX_SOURCE: tmp_path / "index.json", loader.HEALTH_SOURCE: tmp_path / "health.json"}
-    with pytest.raises(SourceError, match=fragment.replace("(", r"\(")):
+    with pytest.raises(SourceError, match=re.escape(fragment)):
         loader.read_punctuality(paths)
 
 
@@ -143,3 +154,59 @@ def test_an_ambiguous_source_is_refused() -> None:
     twice = pd.concat([_punctuality(), _punctuality().iloc[[0]].assign(line_id="A999")])
     with pytest.raises(ValueError, match="twice"):
         join_punctuality(_routes(), twice)
+
+
+def _raw_csv(archive_path: Path, name: str) -> list[dict[str, str]]:
+    with zipfile.ZipFile(archive_path) as archive:
+        return list(csv.DictReader(io.TextIOWrapper(archive.open(name), encoding="utf-8-sig")))
+
+
+def test_route_reliability_on_the_real_feeds(
+    punctuality: None,
+    loaded: None,  # noqa: F811
+    client: httpx.Client,
+    feed_zip: Path,  # noqa: F811
+    raw_index: list[dict[str, Any]],
+) -> None:
+    pages = follow(client, features(client, "route_reliability", limit=1000))
+    found = [feature for page in pages for feature in page["features"]]
+    by_route: dict[str, list[dict[str, Any]]] = {}
+    for feature in found:
+        by_route.setdefault(feature["properties"]["route_id"], []).append(feature["properties"])
+    # Independently: the routes stopping in Lozenets, from the raw stop_times and the stops layer.
+    inside = features(client, "lozenets_stops", limit=1000)["features"]
+    lozenets = {f["properties"]["stop_id"] for f in inside}
+    assert len(lozenets) == 78
+    route_of_trip = {r["trip_id"]: r["route_id"] for r in _raw_csv(feed_zip, "trips.txt")}
+    stop_times = _raw_csv(feed_zip, "stop_times.txt")
+    serving = {route_of_trip[r["trip_id"]] for r in stop_times if r["stop_id"] in lozenets}
+    routes = {r["route_id"]: r for r in _raw_csv(feed_zip, "routes.txt")}
+    modes = {"0": "tram", "1": "metro", "3": "bus", "11": "trolleybus"}
+    published = {(r["name"], r["type"]): r for r in raw_index}
+    expected = {
+        route: published.get((routes[route]["route_short_name"], modes[routes[route]["route_type"]]))
+        for route in serving
+    }
+    assert len(expected) == 26
+    assert sum(1 for match in expected.values() if match is not None) == 22
+    assert sorted(routes[r]["route_short_name"] for r, m in expected.items() if m is None) == [
+        "288",
+        "73",
+        "M2",
+        "Х9",
+    ]
+    for route, match in expected.items():
+        for props in by_route[route]:  # every direction of the route carries the line's figures
+            assert props["matched"] is (match is not None)
+            if match is None:
+                assert props["median_delay_min"] is None
+                assert "no " in props["caveats"]
+            else:
+                assert props["official_line_id"] == match["line_id"]
+                assert props["median_delay_min"] == match["median"]
+                assert props["p90_delay_min"] == match["p90"]
+                assert props["ontime_pct"] == match["ontime_pct"]
+                assert props["sample_n"] == match["sample_n"]
+                assert props["caveats"].startswith(JOIN_CAVEAT)
+    # Bus 72 (А72 here, A1 in the official feed).
+    assert by_route["А72"][0]["official_line_id"] == "A1"

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -246,8 +247,13 @@ def load(
             raise TwinError("--file needs exactly one loader name, e.g. `twin load gtfs --file feed.zip`")
         if not registry[chosen[0]].accepts_uploads:
             raise TwinError(f"loader {chosen[0]!r} does not take a file of your own")
-        if not licence:
+        if not licence or not licence.strip():
             raise TwinError("--file needs --licence (say 'unknown' if you do not know it)")
+        if source_date is not None:
+            try:
+                date.fromisoformat(source_date)
+            except ValueError as exc:
+                raise TwinError(f"--source-date must be YYYY-MM-DD, got {source_date!r}") from exc
         if not file.exists():
             raise TwinError(f"{file} does not exist")
         upload = Upload(
@@ -255,7 +261,7 @@ def load(
             sha256=_file_digest(file),
             filename=file.name,
             source=source,
-            licence=licence,
+            licence=licence.strip(),
             attribution=attribution,
             source_date=source_date,
         )

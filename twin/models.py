@@ -85,6 +85,7 @@ import_run = Table(
     Column("status", Text, nullable=False),
     Column("row_counts", JSONB, nullable=False, server_default="{}"),
     Column("error", Text),
+    Column("note", Text),
     Column("triggered_by", Text, nullable=False, server_default="cli"),
     CheckConstraint(
         "status IN ('running', 'succeeded', 'unchanged', 'failed')", name="import_run_status_check"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import shutil
 import tempfile
+import time
 import zipfile
 from datetime import date, datetime
 from pathlib import Path as FilePath
@@ -12,14 +15,16 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import ClientDisconnect
 
 from app.deps import ConnDep, PrincipalDep, SettingsDep, read_access
 from app.responses import JSON
-from twin.errors import InvalidParameter, NotFound, PayloadTooLarge, UnsupportedMediaType
+from twin.errors import Conflict, InvalidParameter, NotFound, PayloadTooLarge, UnsupportedMediaType
 from twin.importers import Loader, loaders
 from twin.importers.runner import Upload, run_import
-from twin.keys import require_role
+from twin.keys import Principal, require_role
 from twin.repositories import imports as runs
+from twin.settings import Settings
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -43,6 +48,7 @@ class ImportRun(BaseModel):
     finished_at: datetime | None
     row_counts: dict[str, int]
     error: str | None
+    note: str | None = Field(default=None, description="Why a run changed nothing, when it is not obvious.")
     triggered_by: str
 
 
@@ -140,6 +146,10 @@ async def upload_import(
     """
     loader = _uploadable(loader_name)
     require_role(who, loader.role)
+    if not licence.strip():
+        raise InvalidParameter(
+            "licence must say something (`unknown` if you do not know it)", parameter="licence"
+        )
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in ZIP_TYPES:
         raise UnsupportedMediaType(
@@ -147,7 +157,40 @@ async def upload_import(
             f"not {media_type or 'none'!r}"
         )
     limit = settings.upload_max_mb * 1024 * 1024
+    # One upload per loader at a time in this process, refused before its body is stored (the import's
+    # advisory lock still guards against other processes).
+    busy = request.app.state.__dict__.setdefault("upload_locks", {}).setdefault(loader.name, anyio.Lock())
+    if busy.locked():
+        raise Conflict(f"an upload for {loader.name!r} is already being imported; try again later")
+    async with busy:
+        return await _store_and_import(
+            request,
+            settings,
+            loader,
+            who,
+            limit,
+            force,
+            provenance={
+                "source": source,
+                "licence": licence.strip(),
+                "attribution": attribution,
+                "source_date": source_date.isoformat() if source_date else None,
+                "source_url": source_url,
+            },
+        )
+
+
+async def _store_and_import(
+    request: Request,
+    settings: Settings,
+    loader: Loader,
+    who: Principal,
+    limit: int,
+    force: bool,
+    provenance: dict[str, Any],
+) -> JSON:
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_uploads(settings.cache_dir)
     with tempfile.TemporaryDirectory(dir=settings.cache_dir, prefix="upload-") as folder:
         path = FilePath(folder) / "upload.zip"
         digest = await _receive(request, path, limit)
@@ -157,11 +200,7 @@ async def upload_import(
             path=path,
             sha256=digest,
             filename=request.headers.get("x-filename", "upload.zip")[:200],
-            source=source,
-            licence=licence,
-            attribution=attribution,
-            source_date=source_date.isoformat() if source_date else None,
-            source_url=source_url,
+            **provenance,
         )
         result = await anyio.to_thread.run_sync(
             lambda: run_import(
@@ -199,15 +238,30 @@ async def _receive(request: Request, path: FilePath, limit: int) -> str:
     digest = hashlib.sha256()
     size = 0
     async with await anyio.open_file(path, "wb") as out:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"the body is larger than {limit} bytes (TWIN_UPLOAD_MAX_MB)")
-            digest.update(chunk)
-            await out.write(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"the body is larger than {limit} bytes (TWIN_UPLOAD_MAX_MB)")
+                digest.update(chunk)
+                await out.write(chunk)
+        except ClientDisconnect as exc:
+            # Nobody is left to read the answer; a 400 keeps it out of the error log.
+            raise InvalidParameter(
+                "the client went away before the body was complete", parameter="body"
+            ) from exc
     if size == 0:
         raise InvalidParameter("the request body is empty: send the zip file as the body", parameter="body")
     return digest.hexdigest()
+
+
+def _remove_stale_uploads(folder: FilePath, older_than_s: float = 3600) -> None:
+    """Upload folders left behind by a process that was killed mid-import."""
+    cutoff = time.time() - older_than_s
+    for leftover in folder.glob("upload-*"):
+        with contextlib.suppress(OSError):
+            if leftover.is_dir() and leftover.stat().st_mtime < cutoff:
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 @router.get("", summary="Import runs, newest first", dependencies=[Depends(read_access)])

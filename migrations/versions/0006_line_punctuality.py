@@ -1,4 +1,5 @@
-"""Line punctuality (Закъснява ли?, June 2026): delay figures per official line id, not spatial.
+"""Line punctuality (Закъснява ли?, June 2026): delay figures per official line id, not spatial; and
+a note on import runs (why a run changed nothing, e.g. an uploaded feed was kept).
 
 Revision ID: 0006
 Revises: 0005
@@ -33,7 +34,9 @@ def upgrade() -> None:
         sa.Column("grade", sa.Text),
         sa.Column("caveats", sa.Text, nullable=False, server_default=""),
     )
+    op.add_column("import_run", sa.Column("note", sa.Text))
 
 
 def downgrade() -> None:
+    op.drop_column("import_run", "note")
     op.drop_table("line_punctuality")

@@ -75,6 +75,7 @@ def read_punctuality(paths: Mapping[str, Path]) -> list[dict[str, Any]]:
         raise SourceError(f"{INDEX_SOURCE}: expected a list of lines, found {type(index).__name__}")
     month_caveat = coverage_caveat(_read_json(paths[HEALTH_SOURCE], HEALTH_SOURCE))
     rows: dict[str, dict[str, Any]] = {}
+    names: dict[tuple[str, str], str] = {}
     for position, entry in enumerate(index, start=1):
         if not isinstance(entry, dict) or not entry.get("line_id") or not entry.get("name"):
             raise SourceError(f"{INDEX_SOURCE}: entry {position} has no line_id or name")
@@ -84,6 +85,13 @@ def read_punctuality(paths: Mapping[str, Path]) -> list[dict[str, Any]]:
             raise SourceError(f"{INDEX_SOURCE}: line {line_id!r} has an unknown type {mode!r}")
         if line_id in rows:
             raise SourceError(f"{INDEX_SOURCE}: line {line_id!r} appears twice")
+        named = (str(entry["name"]), mode)
+        if named in names:
+            # Routes are joined on name and mode: two lines sharing both would make the join a guess.
+            raise SourceError(
+                f"{INDEX_SOURCE}: {mode} line {named[0]!r} appears twice ({names[named]}, {line_id})"
+            )
+        names[named] = line_id
         caveats = []
         detail = paths.get(LINE_PREFIX + line_id.lower())
         if detail is not None:

@@ -161,7 +161,9 @@ def run_import(
             raise
         raise SourceError(f"import of {loader.name!r} failed; nothing was changed: {message}") from exc
     with engine.begin() as conn:
-        runs.finish_run(conn, run_id, status=status, sources=sources, checksum=checksum, row_counts=counts)
+        runs.finish_run(
+            conn, run_id, status=status, sources=sources, checksum=checksum, row_counts=counts, note=note
+        )
     log.info("import finished", extra={"loader": loader.name, "run_id": run_id, "status": status})
     return ImportResult(run_id, loader.name, status, checksum, counts, versions, note)
 

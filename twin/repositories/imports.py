@@ -30,8 +30,9 @@ def finish_run(
     checksum: str | None = None,
     row_counts: dict[str, int] | None = None,
     error: str | None = None,
+    note: str | None = None,
 ) -> None:
-    values: dict[str, Any] = {"status": status, "finished_at": func.now(), "error": error}
+    values: dict[str, Any] = {"status": status, "finished_at": func.now(), "error": error, "note": note}
     if sources is not None:
         values["sources"] = sources
     if checksum is not None:
