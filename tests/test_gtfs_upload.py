@@ -209,9 +209,17 @@ def test_the_manifest_feed_does_not_replace_an_upload_unless_forced(
     # The polled metrics follow the feed being served (their memory is keyed on its data version).
     s1 = http.get("/transport/stops/S1/metrics", params={"date": "2026-12-01"})
     assert s1.status_code == 200, s1.text
-    # Weekday service WD leaves S1 with T1 at 08:00:00 and T2 at 25:10:00 (past midnight, same service day).
-    assert s1.json()["departures"] == 2
-    assert s1.json()["service_span"] == {"first": "08:00:00", "last": "25:10:00"}
+    # Weekday service WD: T1 leaves S1 at 08:00:00; T2 ends there at 25:10:00 (an arrival).
+    assert s1.json()["departures"] == 1
+    assert s1.json()["service_span"] == {"first": "08:00:00", "last": "08:00:00"}
+    # S3 on a weekday: T6 runs every 10 min from 06:00 until before 09:00 (frequencies.txt) = 18,
+    # plus T1 at 08:06; T4 ends there (an arrival, not a departure).
+    s3 = http.get("/transport/stops/S3/metrics", params={"date": "2026-12-01"}).json()
+    assert s3["departures"] == 19
+    assert s3["service_span"] == {"first": "06:00:00", "last": "08:50:00"}
+    # S5: T1 ends there at 08:15 (not counted); T2 starts there at 24:50.
+    s5 = http.get("/transport/stops/S5/metrics", params={"date": "2026-12-01"}).json()
+    assert (s5["departures"], s5["service_span"]["first"]) == (1, "24:50:00")
     kept = run_import(upload_engine, upload_settings, manifest, loaders()["gtfs"])
     assert kept.status == "unchanged"
     assert kept.note is not None

@@ -155,7 +155,10 @@ class RawFeed:
     def departures(self, day: dt.date, window: tuple[int, int]) -> pd.DataFrame:
         """stop_id, route_id, direction of every departure in the window (plain string arithmetic)."""
         trips = self.trips[self.trips["service_id"].isin(self.services(day))]
-        times = self.stop_times.merge(trips, on="trip_id")
+        # A trip's last stop is its arrival: nobody boards there.
+        sequence = self.stop_times["stop_sequence"].astype(int)
+        last = sequence.groupby(self.stop_times["trip_id"]).transform("max")
+        times = self.stop_times[sequence < last].merge(trips, on="trip_id")
         seconds = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in times["departure_time"].str.split(":")]
         times = times.assign(seconds=seconds)
         return times[(times["seconds"] >= window[0]) & (times["seconds"] < window[1])]
@@ -179,7 +182,7 @@ def raw(feed_zip: Path) -> RawFeed:  # noqa: F811
         stops_xy={s: (float(x), float(y)) for s, x, y in zip(stops["stop_id"], xs, ys, strict=True)},
         mode_of_route=dict(zip(routes["route_id"], routes["route_type"].map(MODES), strict=True)),
         trips=trips[["trip_id", "route_id", "service_id", "direction_id"]],
-        stop_times=read("stop_times.txt")[["trip_id", "stop_id", "departure_time"]],
+        stop_times=read("stop_times.txt")[["trip_id", "stop_id", "stop_sequence", "departure_time"]],
         calendar=read("calendar.txt"),
     )
 

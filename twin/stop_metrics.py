@@ -5,7 +5,9 @@ Definitions (also in the README):
 - A *service day* is a GTFS service date: its times may pass 24:00:00 (a departure at 24:15:00
   belongs to the service day before the calendar day it happens on).
 - *Departures in a window* ``[start, end)`` are the stop_times at the stop whose departure time lies
-  in the window, counted once per trip visit.
+  in the window, counted once per trip visit; a trip's last stop is its arrival and is not a
+  departure; a trip in frequencies.txt departs every headway from its start time until before its
+  end time.
 - *Departures per hour* = departures in the window / the window's length in hours.
 - *Headway* of a route and direction at a stop: the time between two consecutive scheduled
   departures of that route and direction at that stop, within the window. Its mean is

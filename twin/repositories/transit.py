@@ -56,18 +56,44 @@ def departures(
     conn: Connection, services: list[str], window: tuple[int, int] | None = None
 ) -> list[tuple[Any, ...]]:
     """Every departure of the given services (a service day's whole schedule, or only those in
-    ``[start, end)`` seconds when a window is given), sorted by stop and time."""
+    ``[start, end)`` seconds when a window is given), sorted by stop and time.
+
+    A departure is a stop_time with a departure time where a passenger can board: a trip's last stop
+    is its arrival, not a departure. A trip listed in frequencies.txt runs every ``headway_secs`` from
+    each ``start_time`` until before its ``end_time``, its stop_times giving the times relative to its
+    first departure.
+    """
     start, end = window if window is not None else (None, None)
     return [
         tuple(r)
         for r in conn.execute(
             text(
+                # Timetabled trips: the window is applied first; "not the last stop" is one probe of
+                # the stop_times key per row.
                 "SELECT st.stop_id, st.departure_s, t.route_id, coalesce(t.direction_id, -1), st.trip_id"
                 " FROM gtfs_stop_time st JOIN gtfs_trip t USING (trip_id)"
                 " WHERE t.service_id = ANY(:services) AND st.departure_s IS NOT NULL"
                 " AND (CAST(:start AS integer) IS NULL OR st.departure_s >= :start)"
                 " AND (CAST(:end AS integer) IS NULL OR st.departure_s < :end)"
-                " ORDER BY st.stop_id, st.departure_s, t.route_id"
+                " AND NOT EXISTS (SELECT 1 FROM gtfs_frequency f WHERE f.trip_id = st.trip_id)"
+                " AND EXISTS (SELECT 1 FROM gtfs_stop_time n"
+                "  WHERE n.trip_id = st.trip_id AND n.stop_sequence > st.stop_sequence)"
+                " UNION ALL"
+                # Frequency-based trips: each run of the template, shifted from its first departure.
+                " SELECT x.stop_id, x.departure_s, x.route_id, x.direction_id, x.trip_id FROM ("
+                "  SELECT st.stop_id, t.route_id, coalesce(t.direction_id, -1) AS direction_id, st.trip_id,"
+                "   st.departure_s + f.start_s + g.k * f.headway_secs"
+                "    - min(st.departure_s) OVER (PARTITION BY st.trip_id, f.start_s) AS departure_s,"
+                "   st.stop_sequence < max(st.stop_sequence) OVER (PARTITION BY st.trip_id, f.start_s)"
+                "    AS boards"
+                "  FROM gtfs_frequency f JOIN gtfs_trip t USING (trip_id)"
+                "  JOIN gtfs_stop_time st USING (trip_id)"
+                "  CROSS JOIN LATERAL generate_series(0, (f.end_s - 1 - f.start_s) / f.headway_secs) g(k)"
+                "  WHERE t.service_id = ANY(:services)) x"
+                " WHERE x.boards AND x.departure_s IS NOT NULL"
+                " AND (CAST(:start AS integer) IS NULL OR x.departure_s >= :start)"
+                " AND (CAST(:end AS integer) IS NULL OR x.departure_s < :end)"
+                " ORDER BY 1, 2, 3, 5"
             ),
             {"services": services, "start": start, "end": end},
         )

@@ -25,8 +25,8 @@ count as buses (they run on the same streets, from the same stops, with the same
 reliability margin, so giving them a dominant route of their own would inflate the index); a stop
 is a SAP (the feed lists each platform as its own stop); a route's direction is its
 ``direction_id`` and, where the feed gives none (the Sofia feed), all its departures at the stop
-count as one direction — a platform normally serves one direction, but at a terminus the arrivals
-count too.
+count as one direction (a platform normally serves one direction; a trip's last stop is its
+arrival and never counts).
 """
 
 from __future__ import annotations

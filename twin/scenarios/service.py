@@ -96,5 +96,6 @@ STOP_METRICS = register(
         ),
         inputs=("stops",),
         compute=_compute,
+        version="2",  # 2: a trip's last stop is not a departure; frequencies.txt expanded
     )
 )
