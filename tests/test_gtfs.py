@@ -280,6 +280,13 @@ def test_empty_and_header_only_files(tmp_path: Path) -> None:
     assert Problem("error", "routes.txt", None, None, "the file has no data rows") in errors
 
 
+@pytest.mark.parametrize("name", ["stop_times.txt", "trips.txt", "stops.txt", "routes.txt", "agency.txt"])
+def test_a_required_file_with_a_header_only_is_named(tmp_path: Path, name: str) -> None:
+    header = (TINY / name).read_text().splitlines()[0] + "\n"
+    errors = feed_errors(variant(tmp_path, {name: header}))
+    assert Problem("error", name, None, None, "the file has no data rows") in errors
+
+
 # --------------------------------------------------------------------------------------------------
 # Required files and columns
 

@@ -17,9 +17,10 @@ from app.main import create_app
 from tests.conftest import scratch_database
 from tests.live import LiveServer
 from tests.test_api import assert_problem
-from twin import migrate
+from twin import gtfs, migrate
 from twin.cli import app
 from twin.db import make_sync_engine
+from twin.importers import gtfs as gtfs_importer
 from twin.importers import loaders
 from twin.importers.runner import run_import
 from twin.keys import create_key
@@ -37,6 +38,7 @@ def _zip(folder: Path, replace: dict[str, str] | None = None) -> bytes:
         for path in sorted(folder.iterdir()):
             # A fixed timestamp: the same files must give the same bytes (a retry is the same upload).
             entry = zipfile.ZipInfo(path.name, date_time=(2026, 11, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(entry, (replace or {}).get(path.name, path.read_text()))
     return buffer.getvalue()
 
@@ -142,6 +144,34 @@ def test_an_upload_replaces_the_feed_and_says_where_it_came_from(
     again = http.post("/imports/gtfs/upload", params=LICENCE, content=_zip(FIXTURE), headers=transport)
     assert again.status_code == 200
     assert again.json()["status"] == "unchanged"
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(
+    http: httpx.Client, upload_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport = {**ZIP, **_key(upload_engine, "transport")}
+    good = http.post("/imports/gtfs/upload", params=LICENCE, content=_zip(FIXTURE), headers=transport)
+    assert good.status_code in (200, 201)
+    monkeypatch.setattr(gtfs, "MAX_UNPACKED_BYTES", 1_000_000)
+    stop_times = (FIXTURE / "stop_times.txt").read_text() + " " * 2_000_000  # compresses to ~2 kB
+    bomb = _zip(FIXTURE, {"stop_times.txt": stop_times})
+    assert len(bomb) < 20_000
+    body = assert_problem(
+        http.post("/imports/gtfs/upload", params=LICENCE, content=bomb, headers=transport), 422
+    )
+    assert "unpacks to more than 0 MiB" in str(body["problems"])
+    assert _stop_count(upload_engine) == 6
+
+
+def test_a_feed_larger_than_the_twin_serves_is_refused(
+    http: httpx.Client, upload_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport = {**ZIP, **_key(upload_engine, "transport")}
+    monkeypatch.setattr(gtfs_importer, "MAX_STOPS", 5)  # the fixture has six
+    body = _zip(FIXTURE, {"agency.txt": (FIXTURE / "agency.txt").read_text() + "\n"})  # new bytes
+    response = http.post("/imports/gtfs/upload", params=LICENCE, content=body, headers=transport)
+    assert_problem(response, 422, "6 stops; the twin serves at most 5")
+    assert _stop_count(upload_engine) == 6
 
 
 def test_a_broken_upload_is_rejected_whole_and_the_feed_keeps_serving(

@@ -259,13 +259,52 @@ def _read_files(source: Path, problems: _Problems) -> dict[str, bytes]:
         problem = Problem("error", source.name, None, None, f"not a zip file ({_cut(detail)})")
         raise FeedError([problem]) from None
     files = {}
+    unpacked = 0
     with archive:
         for name, member in _zip_files(archive).items():
             try:
-                files[name] = archive.read(member)
+                files[name] = _read_member(archive, member, MAX_UNPACKED_BYTES - unpacked)
+            except _TooLarge:
+                # A zip bomb, or a feed far beyond any city's: refused before it is in memory.
+                raise FeedError(
+                    [
+                        Problem(
+                            "error",
+                            name,
+                            None,
+                            None,
+                            f"the feed unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MiB; "
+                            "it is not read any further",
+                        )
+                    ]
+                ) from None
             except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
                 problems.add("error", name, None, None, f"cannot be read from the zip: {_cut(exc)}")
+                continue
+            unpacked += len(files[name])
     return files
+
+
+MAX_UNPACKED_BYTES = 2**30
+"""The most a zipped feed may unpack to (the whole of Sofia's is 18 MiB; a national feed of several
+GiB is not a city's). Counted while reading, since a zip's declared sizes can lie."""
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read_member(archive: zipfile.ZipFile, member: str, budget: int) -> bytes:
+    if archive.getinfo(member).file_size > budget:
+        raise _TooLarge
+    chunks = []
+    with archive.open(member) as stream:
+        while chunk := stream.read(1 << 20):
+            budget -= len(chunk)
+            if budget < 0:
+                raise _TooLarge
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _folder_files(folder: Path) -> dict[str, Path]:
@@ -1207,9 +1246,11 @@ def read_feed(source: str | os.PathLike[str]) -> Feed:
         table = _parse_table(name, files.pop(name), problems, _FAST_TYPES.get(name))
         if table is None:
             continue
-        tables[name] = _check_columns(table, problems, _REQUIRED_COLUMNS[name])
         if name in _REQUIRED_FILES and table.df.empty:
+            # Nothing to check row by row; the feed is refused whatever else is found.
             problems.add("error", name, None, None, "the file has no data rows")
+            continue
+        tables[name] = _check_columns(table, problems, _REQUIRED_COLUMNS[name])
 
     typed = _Checked()
     get = tables.get

@@ -95,6 +95,11 @@ def mode(route_type: int) -> str:
     return _EXTENDED_MODES.get(route_type // 100, "other") if route_type >= 100 else "other"
 
 
+MAX_STOPS = 200_000
+"""As many stops as the bounded reads of stops (metrics, stations, scenario inputs) take whole."""
+MAX_ROUTES = 100_000
+
+
 def load_feed(conn: Connection, path: Path) -> dict[str, int]:
     """Validate a GTFS feed (zip or folder) and replace the stored one with it."""
     try:
@@ -105,6 +110,13 @@ def load_feed(conn: Connection, path: Path) -> dict[str, int]:
             for p in exc.problems[:50]
         ]
         raise SourceError(f"the GTFS feed is unusable: {exc}", problems=problems) from exc
+    for what, count, limit in (
+        ("stops", len(feed.stops), MAX_STOPS),
+        ("routes", len(feed.routes), MAX_ROUTES),
+    ):
+        if count > limit:
+            # The layers and scenarios read these whole (bounded): a larger feed would be served cut.
+            raise SourceError(f"the feed has {count:,} {what}; the twin serves at most {limit:,}")
     checksum = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "folder"
     return repo.replace_feed(conn, feed, checksum, lambda: feed_layers(feed))
 
