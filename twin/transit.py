@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from twin.errors import NotFound
 from twin.repositories import transit as repo
@@ -41,7 +43,11 @@ class _FeedState:
 
     @property
     def key(self) -> str:
-        return f"{self.calendar['checksum']}@{self.calendar['loaded_at'].isoformat()}"
+        return _feed_key(self.calendar)
+
+
+def _feed_key(calendar: dict[str, Any]) -> str:
+    return f"{calendar['checksum']}@{calendar['loaded_at'].isoformat()}"
 
 
 class TransitService:
@@ -102,17 +108,27 @@ class TransitService:
             **metrics(merged, window, next_count=next_count, after=after),
         }
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        with (
+            self.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn,
+            conn.begin(),
+        ):
+            yield conn
+
     def _service_day(self, day: date, data_version: int) -> tuple[_FeedState, list[str]]:
         """The feed state and the services running on `day`; NotFound without a feed, InvalidParameter
         for a date outside its calendar."""
         feed = self._feed
         if feed is None or feed.data_version != data_version or not data_version:
-            with self.engine.connect() as conn:
+            # One snapshot: the version it is filed under is the version of what was read, even when
+            # an import commits meanwhile.
+            with self._snapshot() as conn:
                 calendar = repo.feed_calendar(conn)
                 if calendar is None:
                     raise NotFound("no GTFS feed is loaded (run `twin load gtfs`)")
-                feed = _FeedState(data_version, calendar, repo.stop_names(conn))
-            if data_version:  # 0 = no catalog version to key on: read afresh every time
+                feed = _FeedState(repo.stops_version(conn), calendar, repo.stop_names(conn))
+            if feed.data_version:
                 self._feed = feed
         services = feed.services.get(day)
         if services is None:
@@ -158,8 +174,12 @@ class TransitService:
             found = self._days.get(key)
             if found is not None:
                 return found
-            with self.engine.connect() as conn:
+            with self._snapshot() as conn:
+                current = repo.feed_calendar(conn)
                 rows = repo.departures(conn, services)
+            # Kept only when it is the departures of the feed the caller looked at; an import that
+            # committed in between gives this one answer from the newer feed and is read again next time.
+            keep = current is not None and _feed_key(current) == feed_version
             frame = pd.DataFrame(rows, columns=["stop_id", "seconds", "route_id", "direction", "trip_id"])
             index = {
                 stop_id: StopDepartures(
@@ -170,6 +190,8 @@ class TransitService:
                 )
                 for stop_id, group in frame.groupby("stop_id", sort=False)
             }
+            if not keep:
+                return index
             if len(self._days) >= MAX_DAYS_KEPT:
                 self._days.clear()
             self._days[key] = index

@@ -46,6 +46,12 @@ def active_services(conn: Connection, day: date) -> list[str]:
     return sorted(rows)
 
 
+def stops_version(conn: Connection) -> int:
+    """The data version of the stops layer (0 before the first import)."""
+    version = conn.execute(text("SELECT data_version FROM layer WHERE id = 'stops'")).scalar()
+    return int(version or 0)
+
+
 def stop_names(conn: Connection) -> dict[str, str]:
     """stop_id -> stop_name for every stop of the feed (bounded by the feed's size)."""
     rows = conn.execute(text("SELECT stop_id, stop_name FROM gtfs_stop ORDER BY stop_id LIMIT 200000"))
