@@ -189,7 +189,11 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(row("HTTP first request (whole layer)", cell_m, cells, took))
     finally:
         engine.dispose()
-    print("\n".join(lines))
+    report = "\n".join(lines) + "\n"
+    print(report)
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "ptal.md").write_text(report)
     return 0
 
 

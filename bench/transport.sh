@@ -22,3 +22,9 @@ done
 
 say "polling benchmark"
 "$VENV/bin/python" -m bench.transport "$@"
+say "GTFS import next to gtfs_kit"
+"$VENV/bin/python" -m bench.gtfs_import
+say "PTAL grid at 100 m and 50 m"
+"$VENV/bin/python" -m bench.ptal
+cat bench/results/transport.md bench/results/gtfs_import.md bench/results/ptal.md > bench/results/issue4.md
+say "report: bench/results/issue4.md"
