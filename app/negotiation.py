@@ -108,6 +108,11 @@ class Responder:
         entry = self.cache.get((etag, accepts_gzip(request)))
         if entry is None:
             return None
+        front = request.scope.get("state", {}).get(FRONT_KEY)
+        if front is not None:
+            # The same answer under a request shape not seen before (other Accept or Host, say): from
+            # now on it is served before routing too.
+            self.cache.put(front, entry)
         return Response(
             entry.body, status_code=entry.status, media_type=entry.media_type, headers=dict(entry.headers)
         )
