@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,15 @@ def test_route_reliability_on_the_real_feeds(
     feed_zip: Path,  # noqa: F811
     raw_index: list[dict[str, Any]],
 ) -> None:
+    # The imports reach the server's catalog by NOTIFY, a moment after they commit.
+    deadline = time.monotonic() + 10
+    while client.get("/collections/route_reliability").status_code == 404:
+        assert time.monotonic() < deadline, (
+            "route_reliability was not registered",
+            client.get("/readyz").json(),
+            [c["id"] for c in client.get("/collections").json()["collections"]],
+        )
+        time.sleep(0.1)
     pages = follow(client, features(client, "route_reliability", limit=1000))
     found = [feature for page in pages for feature in page["features"]]
     by_route: dict[str, list[dict[str, Any]]] = {}

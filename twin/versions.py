@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -17,6 +18,8 @@ import asyncpg
 log = logging.getLogger("twin.versions")
 
 CHANNEL = "twin_layers"
+PROBE = "probe:"
+"""Payload prefix of the notices this module sends itself to prove its connection still hears."""
 
 
 class LayerVersions:
@@ -26,7 +29,7 @@ class LayerVersions:
         read_fingerprint: Callable[[], Awaitable[str]],
         *,
         connect_timeout: float = 3.0,
-        safety_interval: float = 30.0,
+        safety_interval: float = 5.0,
     ) -> None:
         self._dsn = dsn
         self._read = read_fingerprint
@@ -36,6 +39,8 @@ class LayerVersions:
         self._listening = False
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        self._lost: asyncio.Event | None = None
+        self._probes: dict[str, asyncio.Future[None]] = {}
 
     @property
     def listening(self) -> bool:
@@ -51,6 +56,37 @@ class LayerVersions:
             return self._fingerprint
         self._fingerprint = await self._read()
         return self._fingerprint
+
+    async def probe(self, send: Callable[[str], Awaitable[None]], timeout: float = 2.0) -> bool:
+        """Whether the listening connection still hears: `send` issues a NOTIFY with the given payload
+        on another connection, and the notice must come back within `timeout`. A connection that does
+        not hear it (a database restart it did not notice) is dropped and reopened at once."""
+        if not self._listening:
+            return False
+        token = PROBE + secrets.token_hex(8)
+        heard = asyncio.get_running_loop().create_future()
+        self._probes[token] = heard
+        try:
+            await send(token)
+            await asyncio.wait_for(heard, timeout)
+            return True
+        except Exception:  # not heard, or the notice could not be sent: either way not to be trusted
+            self._listening = False
+            if self._lost is not None:
+                self._lost.set()
+                self._changed.set()
+            return False
+        finally:
+            self._probes.pop(token, None)
+
+    def _on_notice(self, *args: object) -> None:
+        payload = str(args[-1]) if args else ""
+        if payload.startswith(PROBE):  # ours, or another worker's: no layer changed
+            heard = self._probes.get(payload)
+            if heard is not None and not heard.done():
+                heard.set_result(None)
+            return
+        self._changed.set()
 
     async def refresh(self) -> str:
         """Re-read now (after a write made by this process, before answering its caller)."""
@@ -73,8 +109,9 @@ class LayerVersions:
             try:
                 connection = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
                 lost = asyncio.Event()
+                self._lost = lost
                 connection.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await connection.add_listener(CHANNEL, lambda *_args: self._changed.set())
+                await connection.add_listener(CHANNEL, self._on_notice)
                 self._changed.clear()
                 self._fingerprint = await self._read()
                 self._listening = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,7 +14,7 @@ from app.deps import EngineDep, SettingsDep
 from app.errors import problem_response
 from app.responses import JSON
 from twin.errors import DatabaseUnavailable, NotReady
-from twin.repositories.health import database_state
+from twin.repositories.health import database_state, notify
 
 router = APIRouter(tags=["health"])
 
@@ -36,7 +37,7 @@ async def readyz(request: Request, engine: EngineDep, settings: SettingsDep) -> 
     # Informational: without the LISTEN connection every request re-reads the catalog (slower, still
     # correct), so it does not gate readiness.
     layers = getattr(request.app.state, "layers", None)
-    listening = layers is not None and layers.versions.listening
+    listening = layers is not None and await layers.versions.probe(partial(notify, engine))
     checks["change_feed"] = "listening" if listening else "reconnecting"
     try:
         async with asyncio.timeout(settings.db_connect_timeout + 2):

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 _STATE = text(
     "SELECT (SELECT version_num FROM alembic_version LIMIT 1) AS revision, "
@@ -34,3 +34,9 @@ async def database_state(conn: AsyncConnection) -> dict[str, Any]:
         "neighbourhoods": int(row["neighbourhoods"]),
         "layers": list(row["layers"] or []),
     }
+
+
+async def notify(engine: AsyncEngine, payload: str) -> None:
+    """A notice on the layers' channel (health probes of the listening connections)."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_notify('twin_layers', :payload)"), {"payload": payload})
