@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -18,6 +19,7 @@ import asyncpg
 log = logging.getLogger("twin.versions")
 
 CHANNEL = "twin_layers"
+PROBE_REUSE_S = 1.0
 PROBE = "probe:"
 """Payload prefix of the notices this module sends itself to prove its connection still hears."""
 
@@ -41,6 +43,7 @@ class LayerVersions:
         self._changed = asyncio.Event()
         self._lost: asyncio.Event | None = None
         self._probes: dict[str, asyncio.Future[None]] = {}
+        self._last_heard = -PROBE_REUSE_S
 
     @property
     def listening(self) -> bool:
@@ -63,12 +66,16 @@ class LayerVersions:
         not hear it (a database restart it did not notice) is dropped and reopened at once."""
         if not self._listening:
             return False
+        if time.monotonic() - self._last_heard < PROBE_REUSE_S:
+            # Readiness may be polled often (and by anyone): one notice per second is proof enough.
+            return True
         token = PROBE + secrets.token_hex(8)
         heard = asyncio.get_running_loop().create_future()
         self._probes[token] = heard
         try:
             await send(token)
             await asyncio.wait_for(heard, timeout)
+            self._last_heard = time.monotonic()
             return True
         except Exception:  # not heard, or the notice could not be sent: either way not to be trusted
             self._listening = False
@@ -132,6 +139,7 @@ class LayerVersions:
                 log.info("layer-change listener unavailable; retrying", extra={"error": str(exc)[:200]})
             finally:
                 self._listening = False
+                self._last_heard = -PROBE_REUSE_S  # a new connection must prove itself afresh
                 if connection is not None:
                     with contextlib.suppress(Exception):
                         await connection.close(timeout=1)
