@@ -201,6 +201,19 @@ def test_the_default_date_moves_at_midnight_in_sofia(
     assert sunday.json()["service_date"] == "2026-12-06"
     assert sunday.json()["services"] == ["2"]  # the weekend service, not yesterday's answer
     assert tuesday["services"] == ["1"]
+    # The layer too: the same URL without `date` is another answer on another day (ETag included).
+    monkeypatch.setattr(clock, "today_in_sofia", lambda: dt.date(2026, 12, 1))
+    layer_path = "/collections/stop_metrics/items"
+    on_tuesday = client.get(layer_path, params={"stop_id": STOP})
+    monkeypatch.setattr(clock, "today_in_sofia", lambda: dt.date(2026, 12, 6))
+    on_sunday = client.get(
+        layer_path, params={"stop_id": STOP}, headers={"If-None-Match": on_tuesday.headers["etag"]}
+    )
+    assert on_sunday.status_code == 200
+    assert on_sunday.headers["etag"] != on_tuesday.headers["etag"]
+    counts = [r.json()["features"][0]["properties"]["departures"] for r in (on_tuesday, on_sunday)]
+    assert counts == [tuesday["departures"], sunday.json()["departures"]]
+    assert counts[0] != counts[1]
 
 
 def test_an_answer_found_by_etag_is_then_served_before_routing(

@@ -122,6 +122,13 @@ class LayerService:
             name = ".".join(str(p) for p in first["loc"]) or "parameters"
             raise InvalidParameter(f"{name}: {first['msg']}", parameter=name) from exc
 
+    def resolved(self, collection: Collection, derived_params: Mapping[str, str]) -> str | None:
+        """A derived layer's parameters with their defaults filled in (today's date, say), for ETags:
+        the same URL on another day is another answer."""
+        if collection.derived is None:
+            return None
+        return self.parameters(collection, derived_params).model_dump_json()
+
     async def derived_properties(
         self, collection: Collection, derived_params: Mapping[str, str], limit: int = 10
     ) -> list[dict[str, Any]]:

@@ -371,7 +371,8 @@ async def items(
     params = {k: v for k, v in request.query_params.items()}
     query = layers.parse(c, params)
     # The links echo the request URL, so the URL itself (not only the normalised query) keys the body.
-    etag = etag_for("items", c.id, c.data_version, query.canonical, str(request.url), as_html)
+    resolved = layers.resolved(c, query.derived_params)
+    etag = etag_for("items", c.id, c.data_version, query.canonical, resolved, str(request.url), as_html)
     if not_modified(request, etag):
         return responder.not_modified(request, etag)
     if (cached := responder.cached(request, etag)) is not None:
@@ -437,7 +438,7 @@ async def item(
         c.data_version,
         feature_id,
         out.uri,
-        tuple(sorted(derived_params.items())),
+        layers.resolved(c, derived_params),
         str(request.url),
         as_html,
     )

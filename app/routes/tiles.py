@@ -195,7 +195,8 @@ async def tile(
         raise InvalidParameter(
             f"unknown parameter {unknown[0]!r} for a tile of {c.id!r}", parameter=unknown[0]
         )
-    etag = etag_for("tile", c.id, c.data_version, z, x, y, tuple(sorted(params.items())))
+    resolved = layers.resolved(c, params)
+    etag = etag_for("tile", c.id, c.data_version, z, x, y, tuple(sorted(params.items())), resolved)
     if not_modified(request, etag):
         return responder.not_modified(request, etag)
     if (cached := responder.cached(request, etag)) is not None:
