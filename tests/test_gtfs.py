@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from twin import gtfs
 from twin.gtfs import MAX_PROBLEMS, Feed, FeedError, Problem, read_feed
 
 TINY = Path(__file__).parent / "fixtures" / "gtfs_tiny"
@@ -569,6 +570,7 @@ def test_required_value_empty(tmp_path: Path) -> None:
         ("calendar_dates.txt", 3, "HOL,20260303,3", "exception_type", "invalid value '3'"),
         ("frequencies.txt", 2, "T6,06:00:00,09:00:00,0", "headway_secs", "must be positive"),
         ("frequencies.txt", 2, "T6,09:00:00,06:00:00,600", "end_time", "is not after start_time"),
+        ("frequencies.txt", 2, "T6,06:00:00,09:00:00,59", "headway_secs", "below 60 s"),
         (
             "feed_info.txt",
             2,
@@ -584,6 +586,28 @@ def test_bad_values(
     problem = the_error(variant(tmp_path, {name: set_line(line, text)}))
     assert (problem.severity, problem.file, problem.line, problem.column) == ("error", name, line, column)
     assert fragment in problem.message
+
+
+def test_frequency_periods_of_a_trip_may_not_overlap_or_repeat(tmp_path: Path) -> None:
+    overlapping = the_error(variant(tmp_path / "a", {"frequencies.txt": append("T6,08:00:00,10:00:00,600")}))
+    assert (overlapping.file, overlapping.line, overlapping.column) == ("frequencies.txt", 3, "start_time")
+    assert "overlaps" in overlapping.message
+    # Back to back is fine: 06:00–09:00 then 09:00–10:00.
+    read_feed(variant(tmp_path / "b", {"frequencies.txt": append("T6,09:00:00,10:00:00,600")}))
+    repeated = feed_errors(variant(tmp_path / "c", {"frequencies.txt": append("T6,06:00:00,07:00:00,600")}))
+    assert any("duplicate (trip_id, start_time)" in p.message and p.line == 3 for p in repeated)
+
+
+def test_frequencies_expanding_beyond_the_bound_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # T6 every minute from 00:00 to 99:00: 5,940 runs.
+    every_minute = "trip_id,start_time,end_time,headway_secs\nT6,00:00:00,99:00:00,60\n"
+    read_feed(variant(tmp_path / "ok", {"frequencies.txt": every_minute}))
+    monkeypatch.setattr(gtfs, "MAX_FREQUENCY_RUNS", 5_939)
+    problem = the_error(variant(tmp_path / "big", {"frequencies.txt": every_minute}))
+    assert problem.file == "frequencies.txt"
+    assert "expand to 5,940 trips; at most 5,939" in problem.message
 
 
 @pytest.mark.parametrize("route_type", ["0", "7", "11", "12", "100", "700", "1702"])

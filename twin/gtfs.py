@@ -1117,7 +1117,65 @@ def _check_frequencies(table: _Table, trips: _Table | None, problems: _Problems,
         problems.rows(
             "error", table, headway == 0, "headway_secs", lambda pos: "headway_secs must be positive"
         )
+        problems.rows(
+            "error",
+            table,
+            (headway > 0) & (headway < MIN_HEADWAY_S),
+            "headway_secs",
+            lambda pos: (
+                f"headway_secs {_q(shown[pos])} is below {MIN_HEADWAY_S} s: not a timetable "
+                "the twin expands into departures"
+            ),
+        )
         typed.set(table.file, "headway_secs", headway)
+        if len(bounds) == 2:
+            _check_frequency_periods(table, bounds["start_time"], bounds["end_time"], headway, problems)
+    _check_unique(table, problems, ["trip_id", "start_time"], "(trip_id, start_time)")
+
+
+MIN_HEADWAY_S = 60
+MAX_FREQUENCY_RUNS = 1_000_000
+"""Trips that frequencies.txt may expand to in all (Sofia's whole feed has 26,245 trips): every run is
+read back as rows by the schedule of a service day."""
+
+
+def _check_frequency_periods(
+    table: _Table,
+    start: np.ndarray[Any, Any],
+    end: np.ndarray[Any, Any],
+    headway: np.ndarray[Any, Any],
+    problems: _Problems,
+) -> None:
+    """A trip's periods may not overlap (its runs would count twice), and the runs in all are bounded."""
+    valid = np.isfinite(start) & np.isfinite(end) & np.isfinite(headway) & (headway > 0) & (end > start)
+    if not valid.any():
+        return
+    runs = np.ceil((end[valid] - start[valid]) / headway[valid])
+    total = int(runs.sum())
+    if total > MAX_FREQUENCY_RUNS:
+        problems.add(
+            "error",
+            table.file,
+            None,
+            None,
+            f"the frequencies expand to {total:,} trips; at most {MAX_FREQUENCY_RUNS:,} are served",
+        )
+    frame = pd.DataFrame(
+        {"trip": table.df["trip_id"].to_numpy(dtype=object)[valid], "start": start[valid], "end": end[valid]},
+        index=np.flatnonzero(valid),
+    ).sort_values(["trip", "start"], kind="stable")
+    same_trip = frame["trip"].to_numpy()[1:] == frame["trip"].to_numpy()[:-1]
+    overlaps = same_trip & (frame["start"].to_numpy()[1:] < frame["end"].to_numpy()[:-1])
+    if overlaps.any():
+        rows = np.zeros(len(table.df), dtype=bool)
+        rows[frame.index.to_numpy()[1:][overlaps]] = True
+        problems.rows(
+            "error",
+            table,
+            rows,
+            "start_time",
+            lambda pos: "this period overlaps the trip's previous one (its runs would count twice)",
+        )
 
 
 def _check_shapes(table: _Table, problems: _Problems, typed: _Checked) -> None:
