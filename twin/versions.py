@@ -44,6 +44,7 @@ class LayerVersions:
         self._lost: asyncio.Event | None = None
         self._probes: dict[str, asyncio.Future[None]] = {}
         self._last_heard = -PROBE_REUSE_S
+        self._probe_lock = asyncio.Lock()
 
     @property
     def listening(self) -> bool:
@@ -62,29 +63,35 @@ class LayerVersions:
 
     async def probe(self, send: Callable[[str], Awaitable[None]], timeout: float = 2.0) -> bool:
         """Whether the listening connection still hears: `send` issues a NOTIFY with the given payload
-        on another connection, and the notice must come back within `timeout`. A connection that does
-        not hear it (a database restart it did not notice) is dropped and reopened at once."""
+        on another connection, and the notice must come back within `timeout`. A connection that was
+        sent a notice and did not hear it (a database restart it did not notice) is dropped and reopened
+        at once; a notice that could not be sent proves nothing and drops nothing."""
         if not self._listening:
             return False
-        if time.monotonic() - self._last_heard < PROBE_REUSE_S:
-            # Readiness may be polled often (and by anyone): one notice per second is proof enough.
-            return True
-        token = PROBE + secrets.token_hex(8)
-        heard = asyncio.get_running_loop().create_future()
-        self._probes[token] = heard
-        try:
-            await send(token)
-            await asyncio.wait_for(heard, timeout)
-            self._last_heard = time.monotonic()
-            return True
-        except Exception:  # not heard, or the notice could not be sent: either way not to be trusted
-            self._listening = False
-            if self._lost is not None:
-                self._lost.set()
-                self._changed.set()
-            return False
-        finally:
-            self._probes.pop(token, None)
+        async with self._probe_lock:  # one probe in flight per process; the others take its answer
+            if time.monotonic() - self._last_heard < PROBE_REUSE_S:
+                # Readiness may be polled often (and by anyone): one notice per second is proof enough.
+                return True
+            token = PROBE + secrets.token_hex(8)
+            heard = asyncio.get_running_loop().create_future()
+            self._probes[token] = heard
+            try:
+                try:
+                    await asyncio.wait_for(send(token), timeout)
+                except Exception:  # (a busy pool, say): the listener is not in question
+                    return False
+                try:
+                    await asyncio.wait_for(heard, timeout)
+                except TimeoutError:
+                    self._listening = False
+                    if self._lost is not None:
+                        self._lost.set()
+                        self._changed.set()
+                    return False
+                self._last_heard = time.monotonic()
+                return True
+            finally:
+                self._probes.pop(token, None)
 
     def _on_notice(self, *args: object) -> None:
         payload = str(args[-1]) if args else ""
