@@ -111,6 +111,12 @@ async def _database(request: Request, exc: DBAPIError) -> Response:
             type_=InvalidParameter.problem_type(),
             instance=request.url.path,
         )
+    if sqlstate in ("40P01", "40001", "55P03"):
+        # Deadlock, serialization failure or lock timeout: an import was replacing the data this
+        # request read. Nothing is wrong with the request or the database; asking again will do.
+        return _from_twin_error(
+            request, DatabaseUnavailable("the data was being replaced while it was read; try again")
+        )
     if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
         return _from_twin_error(
             request, DatabaseUnavailable("the database cannot be reached; try again shortly")

@@ -250,6 +250,12 @@ def test_the_manifest_feed_does_not_replace_an_upload_unless_forced(
     # S5: T1 ends there at 08:15 (not counted); T2 starts there at 24:50.
     s5 = http.get("/transport/stops/S5/metrics", params={"date": "2026-12-01"}).json()
     assert (s5["departures"], s5["service_span"]["first"]) == (1, "24:50:00")
+    # Sunday: one departure in the whole network (T3 leaves S1 at 10:00); a whole-day rate is per hour
+    # of the span, taken as at least an hour — not 3,600 an hour over a one-second span.
+    sunday = http.get("/transport/stops/S1/metrics", params={"date": "2026-12-06"}).json()
+    assert (sunday["departures"], sunday["departures_per_hour"]) == (1, 1.0)
+    layer = http.get("/collections/stop_metrics/items", params={"date": "2026-12-06", "stop_id": "S1"})
+    assert layer.json()["features"][0]["properties"]["departures_per_hour"] == 1.0
     kept = run_import(upload_engine, upload_settings, manifest, loaders()["gtfs"])
     assert kept.status == "unchanged"
     assert kept.note is not None

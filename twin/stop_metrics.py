@@ -8,7 +8,8 @@ Definitions (also in the README):
   in the window, counted once per trip visit; a trip's last stop is its arrival and is not a
   departure; a trip in frequencies.txt departs every headway from its start time until before its
   end time.
-- *Departures per hour* = departures in the window / the window's length in hours.
+- *Departures per hour* = departures in the window / the window's length in hours; without a window,
+  / the hours from the day's first to its last departure at the stop (at least one).
 - *Headway* of a route and direction at a stop: the time between two consecutive scheduled
   departures of that route and direction at that stop, within the window. Its mean is
   (last − first) / (n − 1) for n ≥ 2 departures, which equals the mean of the gaps; min and max are the
@@ -70,7 +71,9 @@ def metrics(
     else:
         start, end = window
     inside = (times >= start) & (times < end)
-    hours = (end - start) / 3600.0
+    # Over the whole day the rate is per hour of the stop's span, taken as at least an hour: a stop
+    # served once would otherwise show 3,600 departures an hour.
+    hours = (end - start) / 3600.0 if window is not None else max(end - start, 3600) / 3600.0
     by_route = []
     keys = sorted(set(zip(stop.route_ids[inside].tolist(), stop.directions[inside].tolist(), strict=True)))
     for route_id, direction in keys:

@@ -35,6 +35,9 @@ from twin.gtfs import Feed, factorize
 from twin.models import GTFS_DAYS
 
 _TABLES = (
+    # Locked in this order: the stops first, as the readers (stop metrics, scenarios) read them first,
+    # so that a reader holding them makes the import wait rather than deadlock with it.
+    "gtfs_stop",
     "gtfs_route_line",
     "gtfs_shape",
     "gtfs_stop_time",
@@ -43,7 +46,6 @@ _TABLES = (
     "gtfs_calendar_date",
     "gtfs_calendar",
     "gtfs_route",
-    "gtfs_stop",
     "gtfs_agency",
 )
 
@@ -207,7 +209,7 @@ def _empty_tables(conn: Connection) -> None:
     try:
         conn.execute(text(f"TRUNCATE {', '.join(_TABLES)}"))
     except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+        if getattr(exc.orig, "sqlstate", None) in ("55P03", "40P01"):  # lock not available, deadlock
             raise Conflict(
                 "the GTFS tables are held by a long-running query; the feed was not replaced, try again"
             ) from exc

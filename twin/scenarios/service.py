@@ -27,7 +27,8 @@ def departures_per_stop(
     schedule : DataFrame
         A service day's departures: ``stop_id``, ``departure_s`` (seconds after midnight).
     window : (start, end) seconds, end excluded, or None for the whole service day
-        (then per-hour rates use the span from the day's first to its last departure).
+        (then per-hour rates use the span from the day's first to its last departure, at least an
+        hour).
     """
     times = schedule["departure_s"]
     if window is None:
@@ -36,7 +37,10 @@ def departures_per_stop(
         start, end = window
     inside = schedule[(times >= start) & (times < end)]
     counts = inside.groupby("stop_id").size()
-    hours = (end - start) / 3600 if end > start else float("nan")
+    if window is None:
+        hours = max(end - start, 3600) / 3600  # at least an hour: see twin.stop_metrics
+    else:
+        hours = (end - start) / 3600 if end > start else float("nan")
     departures = stops["stop_id"].map(counts).fillna(0).astype("int64")
     return stops.assign(
         departures=departures,
@@ -96,6 +100,6 @@ STOP_METRICS = register(
         ),
         inputs=("stops",),
         compute=_compute,
-        version="2",  # 2: a trip's last stop is not a departure; frequencies.txt expanded
+        version="3",  # 2: last stops and frequencies; 3: whole-day rates over at least an hour
     )
 )
