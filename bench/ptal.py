@@ -31,18 +31,12 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
-from pydantic import SecretStr
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from bench.run import clean_env, free_port
-from twin.cluster import create_database
-from twin.db import database_url, libpq_url, make_sync_engine
+from bench.run import clean_env, free_port, loaded_database
+from twin.db import libpq_url, make_sync_engine
 from twin.derived import _DatabaseInputs
-from twin.importers import loaders
-from twin.importers.runner import run_import
-from twin.manifest import load_manifest
-from twin.migrate import upgrade
 from twin.scenarios.grid import centre_grid
 from twin.scenarios.ptal import PTAL, PtalParameters, ptal_index, route_frequencies
 from twin.settings import Settings
@@ -59,21 +53,9 @@ def say(message: str) -> None:
 
 
 def prepare() -> tuple[URL, Settings]:
-    base = Settings()
-    if base.sources_dir is None:
+    if Settings().sources_dir is None:
         raise SystemExit("set TWIN_SOURCES_DIR to the source mirror (e.g. ../shared/data)")
-    create_database(libpq_url(database_url(base, "postgres")), DB_NAME, drop_first=True)
-    url = database_url(base, DB_NAME)
-    settings = base.model_copy(update={"database_url": SecretStr(libpq_url(url))})
-    engine = make_sync_engine(settings)
-    try:
-        upgrade(engine)
-        manifest = load_manifest(settings.manifest)
-        for loader in ("lozenets", "gtfs"):
-            run_import(engine, settings, manifest, loaders()[loader])
-    finally:
-        engine.dispose()
-    return url, settings
+    return loaded_database(DB_NAME, ("lozenets", "gtfs"))
 
 
 def timed(runs: int, work: Callable[[], object]) -> list[float]:

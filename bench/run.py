@@ -43,10 +43,14 @@ import httpx
 import mapbox_vector_tile
 import numpy as np
 import psycopg
+from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
 from twin.cluster import create_database
 from twin.db import database_url, libpq_url, make_sync_engine
+from twin.importers import loaders
+from twin.importers.runner import run_import
+from twin.manifest import load_manifest
 from twin.migrate import upgrade
 from twin.settings import Settings
 from twin.tiles import tile_index
@@ -200,6 +204,24 @@ def prepare_database() -> URL:
         conn.execute("ANALYZE bench_polygons")
         conn.execute("ANALYZE bench_points")
     return url
+
+
+def loaded_database(name: str, loader_names: tuple[str, ...]) -> tuple[URL, Settings]:
+    """(Re)create database `name` in the private cluster, migrate it and run the twin's own importers
+    (sources from TWIN_SOURCES_DIR or their public URLs); its URL and the settings pointing at it."""
+    base = Settings()
+    create_database(libpq_url(database_url(base, "postgres")), name, drop_first=True)
+    url = database_url(base, name)
+    settings = base.model_copy(update={"database_url": SecretStr(libpq_url(url))})
+    engine = make_sync_engine(settings)
+    try:
+        upgrade(engine)
+        manifest = load_manifest(settings.manifest)
+        for loader in loader_names:
+            run_import(engine, settings, manifest, loaders()[loader])
+    finally:
+        engine.dispose()
+    return url, settings
 
 
 def _polygons(rng: np.random.Generator) -> Iterator[tuple[int, str, int, float, str]]:

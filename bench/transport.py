@@ -35,7 +35,6 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
 from bench.run import (
@@ -49,17 +48,12 @@ from bench.run import (
     _wrk_ms,
     clean_env,
     free_port,
+    loaded_database,
     pgbench_result,
     say,
     wait_ready,
 )
-from twin.cluster import create_database
-from twin.db import database_url, libpq_url, make_sync_engine
-from twin.importers import loaders
-from twin.importers.runner import run_import
-from twin.manifest import load_manifest
-from twin.migrate import upgrade
-from twin.settings import Settings
+from twin.db import libpq_url
 
 DB_NAME = "twin_bench_transport"
 POLL_LUA = Path(__file__).resolve().parent / "poll.lua"
@@ -72,18 +66,7 @@ NEXT = 5
 
 def prepare_database() -> URL:
     """(Re)create the database and load Lozenets and the GTFS feed with the twin's importers."""
-    base = Settings()
-    create_database(libpq_url(database_url(base, "postgres")), DB_NAME, drop_first=True)
-    url = database_url(base, DB_NAME)
-    settings = base.model_copy(update={"database_url": SecretStr(libpq_url(url))})
-    engine = make_sync_engine(settings)
-    try:
-        upgrade(engine)
-        manifest = load_manifest(settings.manifest)
-        for name in ("lozenets", "gtfs"):
-            run_import(engine, settings, manifest, loaders()[name])
-    finally:
-        engine.dispose()
+    url, _settings = loaded_database(DB_NAME, ("lozenets", "gtfs"))
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         # The stops the transport team polls: the 78 inside the district, numbered for pgbench.
         conn.execute(

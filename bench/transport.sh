@@ -2,7 +2,7 @@
 # The public-transport benchmark in one command: polling stop metrics (twin with and without its
 # response cache, with and without If-None-Match) next to PostGIS alone computing the same figures,
 # then the GTFS import next to gtfs_kit and the PTAL grid at 100 m and 50 m.
-#   ./bench/transport.sh [--seconds N] [--clients N]     (report: bench/results/transport.md)
+#   ./bench/transport.sh [--seconds N] [--clients N]     (report: bench/results/issue4.md)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/_common.sh"
 ensure_venv
@@ -10,15 +10,7 @@ ensure_venv
 say "database (the private cluster; the benchmark uses its own databases)"
 "$VENV/bin/twin" db up
 
-for tool in wrk pgbench; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    package="$tool"
-    [ "$tool" = pgbench ] && package=postgresql-client
-    can_apt || die "$tool is required: sudo apt-get install $package"
-    say "installing $package from Debian's packages"
-    apt_install "$package"
-  fi
-done
+ensure_bench_tools
 
 say "polling benchmark"
 "$VENV/bin/python" -m bench.transport "$@"

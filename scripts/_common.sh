@@ -98,3 +98,17 @@ ensure_browser() {
     die "the map's browser test needs Chromium and chromedriver: sudo apt-get install chromium chromium-driver"
   fi
 }
+
+# The load generators of bench/: wrk, and pgbench (shipped with postgresql-client).
+ensure_bench_tools() {
+  local tool package
+  for tool in wrk pgbench; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      package="$tool"
+      [ "$tool" = pgbench ] && package=postgresql-client
+      can_apt || die "$tool is required: sudo apt-get install $package"
+      say "installing $package from Debian's packages"
+      apt_install "$package"
+    fi
+  done
+}

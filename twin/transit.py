@@ -132,8 +132,9 @@ class TransitService:
                 self._feed = feed
         services = feed.services.get(day)
         if services is None:
+            repo.check_in_calendar(feed.calendar, day)  # the calendar read with the feed state
             with self.engine.connect() as conn:
-                _calendar, services = repo.service_day(conn, day)
+                services = repo.active_services(conn, day)
             feed.services[day] = services
         return feed, services
 

@@ -75,14 +75,27 @@ async def create_import(
             parameter="loader",
         )
     require_role(who, loader.role)
+    return await _run(request, settings, loader, who, body.force)
+
+
+async def _run(
+    request: Request,
+    settings: Settings,
+    loader: Loader,
+    who: Principal,
+    force: bool,
+    upload: Upload | None = None,
+) -> JSON:
+    """Run the import in a worker thread; 201 with the run when it wrote, 200 when nothing changed."""
     result = await anyio.to_thread.run_sync(
         lambda: run_import(
             request.app.state.sync_engine,
             settings,
             request.app.state.manifest,
             loader,
-            force=body.force,
+            force=force,
             triggered_by=f"api-key:{who.key_id}",
+            upload=upload,
         )
     )
     await request.app.state.layers.after_write()
@@ -202,23 +215,8 @@ async def _store_and_import(
             filename=request.headers.get("x-filename", "upload.zip")[:200],
             **provenance,
         )
-        result = await anyio.to_thread.run_sync(
-            lambda: run_import(
-                request.app.state.sync_engine,
-                settings,
-                request.app.state.manifest,
-                loader,
-                force=force,
-                triggered_by=f"api-key:{who.key_id}",
-                upload=upload,
-            )
-        )
-    await request.app.state.layers.after_write()
-    return JSON(
-        result.as_dict(),
-        status_code=201 if result.status == "succeeded" else 200,
-        headers={"Location": str(request.url_for("get_import", run_id=result.run_id))},
-    )
+        # Inside the folder's lifetime: the import reads the file.
+        return await _run(request, settings, loader, who, force, upload)
 
 
 def _uploadable(name: str) -> Loader:

@@ -72,16 +72,22 @@ def prune_runs(conn: Connection, layer_id: str, keep: int) -> int:
     )
 
 
-def read_layer_frame(conn: Connection, layer_id: str, crs: int) -> gpd.GeoDataFrame:
-    """A base layer's rows as a GeoDataFrame in `crs`, bounded, index = the table's primary key."""
+def _layer_table(conn: Connection, layer_id: str) -> str:
+    """The table of a loaded base layer; LookupError when it is not loaded."""
     row = conn.execute(
         text("SELECT table_name FROM layer WHERE id = :id AND kind = 'base'"), {"id": layer_id}
     ).first()
     if row is None or row.table_name is None:
         raise LookupError(f"input layer {layer_id!r} is not loaded")
-    table = row.table_name
+    table = str(row.table_name)
     if not table.replace("_", "").isalnum():
         raise LookupError(f"layer {layer_id!r} names an unexpected table {table!r}")
+    return table
+
+
+def read_layer_frame(conn: Connection, layer_id: str, crs: int) -> gpd.GeoDataFrame:
+    """A base layer's rows as a GeoDataFrame in `crs`, bounded, index = the table's primary key."""
+    table = _layer_table(conn, layer_id)
     sql = f'SELECT *, ST_Transform(geom, {int(crs)}) AS geometry FROM "{table}" LIMIT {MAX_INPUT_ROWS}'  # noqa: S608
     frame = gpd.read_postgis(text(sql), conn, geom_col="geometry", crs=int(crs))
     return frame.drop(columns=["geom"])
@@ -89,14 +95,7 @@ def read_layer_frame(conn: Connection, layer_id: str, crs: int) -> gpd.GeoDataFr
 
 def read_layer_table(conn: Connection, layer_id: str) -> pd.DataFrame:
     """A non-spatial base layer's rows (a table of figures), bounded."""
-    row = conn.execute(
-        text("SELECT table_name FROM layer WHERE id = :id AND kind = 'base'"), {"id": layer_id}
-    ).first()
-    if row is None or row.table_name is None:
-        raise LookupError(f"input layer {layer_id!r} is not loaded")
-    table = row.table_name
-    if not table.replace("_", "").isalnum():
-        raise LookupError(f"layer {layer_id!r} names an unexpected table {table!r}")
+    table = _layer_table(conn, layer_id)
     result = conn.execute(text(f'SELECT * FROM "{table}" LIMIT {MAX_INPUT_ROWS}'))  # noqa: S608
     return pd.DataFrame(result.mappings().all(), columns=list(result.keys()))
 

@@ -24,12 +24,17 @@ def service_day(conn: Connection, day: date) -> tuple[dict[str, Any], list[str]]
     feed = feed_calendar(conn)
     if feed is None:
         raise NotFound("no GTFS feed is loaded (run `twin load gtfs`)")
+    check_in_calendar(feed, day)
+    return feed, active_services(conn, day)
+
+
+def check_in_calendar(feed: dict[str, Any], day: date) -> None:
+    """InvalidParameter naming `date` when `day` is outside the feed's calendar."""
     if not feed["start_date"] <= day <= feed["end_date"]:
         raise InvalidParameter(
             f"date {day} is outside the feed's calendar ({feed['start_date']} to {feed['end_date']})",
             parameter="date",
         )
-    return feed, active_services(conn, day)
 
 
 def active_services(conn: Connection, day: date) -> list[str]:

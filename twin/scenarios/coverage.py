@@ -10,15 +10,12 @@ qualifying catchments clipped to the district, whichever side of the boundary th
 
 from __future__ import annotations
 
-import datetime as dt
-
 import geopandas as gpd
 import shapely
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 
 from twin.scenarios import DerivedLayer, Inputs, OutputProperty, register
-from twin.scenarios.ptal import AM_PEAK
-from twin.scenarios.service import departures_per_stop, today_in_sofia
+from twin.scenarios.service import PeakParameters, departures_per_stop
 from twin.stop_metrics import hms, parse_window
 
 QUAD_SEGS = 16
@@ -83,26 +80,12 @@ def service_coverage(
     )
 
 
-class CoverageParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    date: dt.date = Field(
-        default_factory=today_in_sofia, description="Service date (default: today in Sofia)."
-    )
-    window: str = Field(
-        default=AM_PEAK, description="HH:MM-HH:MM counted (default: the AM peak 08:15-09:15)."
-    )
+class CoverageParameters(PeakParameters):
     min_departures_per_hour: float = Field(
         default=6, ge=0.1, le=120, description="Departures per hour a stop needs, all routes together."
     )
     walk_m: int = Field(default=400, ge=50, le=2000, description="Walking distance, metres.")
     detour_factor: float = Field(default=1.2, ge=1.0, le=2.0, description="Street / straight-line distance.")
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str) -> str:
-        parse_window(value)  # ValueError -> 400 naming `window`
-        return value
 
 
 def coverage_frame(inputs: Inputs, params: CoverageParameters) -> gpd.GeoDataFrame:

@@ -4,6 +4,7 @@ scenarios (PTAL, air quality), with each cell's share inside the district."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -37,16 +38,7 @@ def square_grid(boundary: gpd.GeoDataFrame, cell_size: float) -> gpd.GeoDataFram
     >>> len(grid), round(grid.area_inside_m2.sum())
     (3, 25000)
     """
-    if boundary.crs is None or not boundary.crs.is_projected:
-        raise ValueError("square_grid needs a projected CRS in metres: use boundary.to_crs(32634) first")
-    if not cell_size > 0:
-        raise ValueError(f"cell_size must be positive, got {cell_size}")
-    area = shapely.union_all(boundary.geometry.values)
-    minx, miny, maxx, maxy = area.bounds
-    col0, row0 = math.floor(minx / cell_size), math.floor(miny / cell_size)
-    cols = np.arange(col0, math.ceil(maxx / cell_size))
-    rows = np.arange(row0, math.ceil(maxy / cell_size))
-    col_idx, row_idx = (a.ravel() for a in np.meshgrid(cols, rows))
+    area, col_idx, row_idx = _aligned_cells(boundary, cell_size, "square_grid")
     cells = shapely.box(
         col_idx * cell_size, row_idx * cell_size, (col_idx + 1) * cell_size, (row_idx + 1) * cell_size
     )
@@ -65,6 +57,23 @@ def square_grid(boundary: gpd.GeoDataFrame, cell_size: float) -> gpd.GeoDataFram
         geometry=cells[keep],
         crs=boundary.crs,
     )
+
+
+def _aligned_cells(
+    boundary: gpd.GeoDataFrame, cell_size: float, caller: str
+) -> tuple[shapely.Geometry, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The dissolved boundary and the (column, row) indexes of every cell of the grid aligned to
+    multiples of `cell_size` that its bounds span, row by row."""
+    if boundary.crs is None or not boundary.crs.is_projected:
+        raise ValueError(f"{caller} needs a projected CRS in metres: use boundary.to_crs(32634) first")
+    if not cell_size > 0:
+        raise ValueError(f"cell_size must be positive, got {cell_size}")
+    area = shapely.union_all(boundary.geometry.values)
+    minx, miny, maxx, maxy = area.bounds
+    cols = np.arange(math.floor(minx / cell_size), math.ceil(maxx / cell_size))
+    rows = np.arange(math.floor(miny / cell_size), math.ceil(maxy / cell_size))
+    col_idx, row_idx = (a.ravel() for a in np.meshgrid(cols, rows))
+    return area, col_idx, row_idx
 
 
 def centre_grid(boundary: gpd.GeoDataFrame, cell_size: float) -> gpd.GeoDataFrame:
@@ -91,15 +100,7 @@ def centre_grid(boundary: gpd.GeoDataFrame, cell_size: float) -> gpd.GeoDataFram
     >>> centre_grid(square, 100)["x"].tolist()
     [50.0, 150.0]
     """
-    if boundary.crs is None or not boundary.crs.is_projected:
-        raise ValueError("centre_grid needs a projected CRS in metres: use boundary.to_crs(32634) first")
-    if not cell_size > 0:
-        raise ValueError(f"cell_size must be positive, got {cell_size}")
-    area = shapely.union_all(boundary.geometry.values)
-    minx, miny, maxx, maxy = area.bounds
-    cols = np.arange(math.floor(minx / cell_size), math.ceil(maxx / cell_size))
-    rows = np.arange(math.floor(miny / cell_size), math.ceil(maxy / cell_size))
-    col_idx, row_idx = (a.ravel() for a in np.meshgrid(cols, rows))
+    area, col_idx, row_idx = _aligned_cells(boundary, cell_size, "centre_grid")
     x, y = (col_idx + 0.5) * cell_size, (row_idx + 0.5) * cell_size
     shapely.prepare(area)
     inside = shapely.intersects_xy(area, x, y)

@@ -31,18 +31,17 @@ arrival and never counts).
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 
 from twin.scenarios import DerivedLayer, Inputs, OutputProperty, register
 from twin.scenarios.grid import centre_grid
-from twin.scenarios.service import today_in_sofia
+from twin.scenarios.service import PeakParameters
 from twin.stop_metrics import hms, parse_window
 
 WALK_M_PER_MIN = 80.0
@@ -50,7 +49,6 @@ BUS_CATCHMENT_M = 640.0
 RAIL_CATCHMENT_M = 960.0
 BUS_RELIABILITY_MIN = 2.0
 RAIL_RELIABILITY_MIN = 0.75
-AM_PEAK = "08:15-09:15"
 BANDS: tuple[tuple[str, float], ...] = (
     ("1a", 2.5),
     ("1b", 5.0),
@@ -286,25 +284,11 @@ def ptal_index(
     )
 
 
-class PtalParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    date: dt.date = Field(
-        default_factory=today_in_sofia, description="Service date (default: today in Sofia)."
-    )
-    window: str = Field(
-        default=AM_PEAK, description="HH:MM-HH:MM counted for frequencies (default: the TfL AM peak)."
-    )
+class PtalParameters(PeakParameters):
     cell_m: int = Field(default=100, ge=25, le=500, description="Side of a grid cell, metres.")
     detour_factor: float = Field(
         default=1.2, ge=1.0, le=2.0, description="Walking / straight-line distance (no street network yet)."
     )
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str) -> str:
-        parse_window(value)  # ValueError -> 400 naming `window`
-        return value
 
 
 def ptal_grid(inputs: Inputs, params: PtalParameters) -> gpd.GeoDataFrame:

@@ -72,6 +72,19 @@ class ServiceParameters(BaseModel):
         return value
 
 
+AM_PEAK = "08:15-09:15"
+"""TfL's morning peak, the window of PTAL and of the coverage figures unless asked otherwise."""
+
+
+class PeakParameters(ServiceParameters):
+    """A service date and a window that defaults to the morning peak (the window is then required to
+    be a real span: rates per hour of a whole day would mix the peak with the night)."""
+
+    window: str = Field(
+        default=AM_PEAK, description="HH:MM-HH:MM counted (default: the AM peak 08:15-09:15)."
+    )
+
+
 def _compute(inputs: Inputs, params: BaseModel) -> gpd.GeoDataFrame:
     assert isinstance(params, ServiceParameters)
     stops = inputs.frame("stops").sort_values("stop_id")
