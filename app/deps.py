@@ -1,17 +1,20 @@
-"""Dependencies: the database connection, the caller's API key, the settings."""
+"""Dependencies shared by the routers: settings, the database, the caller's API key, the layer service,
+the responder, and the path parameters every collection route takes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from twin.db import connect
-from twin.keys import Principal, authenticate, require_role
-from twin.settings import Settings
+from app.negotiation import Responder
+from twin.core.serving import LayerService
+from twin.platform.db import connect
+from twin.platform.keys import Principal, authenticate
+from twin.platform.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ltw_…`")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key, as a header")
@@ -32,9 +35,21 @@ async def get_conn(
         yield conn
 
 
+async def get_layers(request: Request) -> LayerService:
+    return request.app.state.layers  # type: ignore[no-any-return]
+
+
+async def get_responder(request: Request) -> Responder:
+    return request.app.state.responder  # type: ignore[no-any-return]
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
+LayersDep = Annotated[LayerService, Depends(get_layers)]
+ResponderDep = Annotated[Responder, Depends(get_responder)]
+
+CollectionId = Annotated[str, Path(description="A collection id, as listed at /collections.", max_length=200)]
 
 
 async def _presented_key(
@@ -52,16 +67,6 @@ async def principal(engine: EngineDep, key: Annotated[str | None, Depends(_prese
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]
-
-
-def requires(role: str) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency that admits keys with `role` (or admin)."""
-
-    async def check(who: PrincipalDep) -> Principal:
-        require_role(who, role)
-        return who
-
-    return check
 
 
 async def read_access(request: Request) -> None:

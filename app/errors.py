@@ -14,10 +14,16 @@ from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalErr
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from twin.errors import DatabaseUnavailable, InvalidParameter, NotFound, TwinError, Unauthorized
+from twin.core.errors import DatabaseUnavailable, InvalidParameter, NotFound, TwinError, Unauthorized
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("twin.http")
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: {"content": {PROBLEM_JSON: {}}, "description": "Invalid parameter"},
+    404: {"content": {PROBLEM_JSON: {}}, "description": "Not found"},
+}
+"""The error answers most read routes document (RFC 9457 problem+json)."""
 
 
 def problem_response(

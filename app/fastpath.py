@@ -13,9 +13,9 @@ from collections.abc import Hashable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.negotiation import FRONT_KEY, accepts_gzip_header
-from twin import clock
-from twin.cache import CachedResponse
+from app.negotiation import FRONT_KEY, accepts_gzip_header, etag_matches
+from twin.core.cache import CachedResponse
+from twin.platform import clock
 
 
 def front_key(scope: Scope, fingerprint: str) -> Hashable:
@@ -64,13 +64,11 @@ async def _send(entry: CachedResponse, scope: Scope, send: Send) -> None:
     headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in entry.headers]
     etag = next((v for k, v in entry.headers if k.lower() == "etag"), None)
     if_none_match = dict(scope["headers"]).get(b"if-none-match")
-    if etag is not None and if_none_match is not None:
-        tags = {t.strip().removeprefix("W/") for t in if_none_match.decode("latin-1").split(",")}
-        if etag in tags:
-            kept = [(k, v) for k, v in headers if k not in (b"content-encoding",)]
-            await send({"type": "http.response.start", "status": 304, "headers": kept})
-            await send({"type": "http.response.body", "body": b""})
-            return
+    if etag is not None and if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), etag):
+        kept = [(k, v) for k, v in headers if k not in (b"content-encoding",)]
+        await send({"type": "http.response.start", "status": 304, "headers": kept})
+        await send({"type": "http.response.body", "body": b""})
+        return
     headers.append((b"x-twin-cache", b"hit"))
     headers.append((b"content-type", entry.media_type.encode("latin-1")))
     headers.append((b"content-length", str(len(entry.body)).encode()))

@@ -4,10 +4,12 @@ opened by `create_app` and its lifespan."""
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+import importlib
+import importlib.util
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 import twin
@@ -16,16 +18,24 @@ from app.fastpath import FrontCache
 from app.middleware import RequestLog
 from app.negotiation import Responder
 from app.openapi import install_openapi_30
-from app.routes import health, imports, meta, ogc, tiles, transport
+from app.routes import derived, health, imports, meta, ogc, tiles
 from app.routes import map as map_page
-from twin.cache import ResponseCache
-from twin.db import make_async_engine, make_sync_engine
-from twin.logs import configure_logging
-from twin.manifest import load_manifest
-from twin.migrate import head_revision
-from twin.serving import LayerService
-from twin.settings import Settings
-from twin.transit import TransitService
+from twin.core.cache import ResponseCache
+from twin.core.imports.manifest import load_manifest
+from twin.core.registry import pilots
+from twin.core.serving import LayerService
+from twin.platform.db import make_async_engine, make_sync_engine
+from twin.platform.logs import configure_logging
+from twin.platform.migrate import head_revision
+from twin.platform.settings import Settings
+
+
+def pilot_routers() -> Iterator[APIRouter]:
+    """The router of each pilot that has one: module ``app.routes.<pilot name>``, attribute ``router``."""
+    for pilot in pilots():
+        name = f"app.routes.{pilot.name}"
+        if importlib.util.find_spec(name) is not None:
+            yield importlib.import_module(name).router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,7 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Imports run in a worker thread with psycopg (COPY, one transaction); a small pool suffices.
         app.state.sync_engine = make_sync_engine(settings, pool_size=2)
         app.state.layers = LayerService(settings, app.state.engine, app.state.sync_engine)
-        app.state.transit = TransitService(app.state.sync_engine)
         app.state.responder = Responder(
             ResponseCache(settings.response_cache_mb * 2**20), settings.http_max_age
         )
@@ -63,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Lozenets Twin",
         version=twin.__version__,
         description="Geospatial backend of the digital twin of Sofia's Lozenets district: layers, "
-        "imports and scenario results over PostGIS. Errors are RFC 9457 problem+json.",
+        "imports and derived results over PostGIS. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
@@ -73,12 +82,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(FrontCache)
     app.add_middleware(RequestLog)
-    app.include_router(ogc.router)
-    app.include_router(tiles.router)
-    app.include_router(transport.router)
-    app.include_router(meta.router)
-    app.include_router(health.router)
-    app.include_router(imports.router)
-    app.include_router(map_page.router)
+    for router in (ogc.router, derived.router, tiles.router):
+        app.include_router(router)
+    for router in pilot_routers():
+        app.include_router(router)
+    for router in (meta.router, health.router, imports.router, map_page.router):
+        app.include_router(router)
     map_page.mount_static(app)
     return app

@@ -9,8 +9,8 @@ from collections.abc import Hashable
 from fastapi import Request
 from starlette.responses import Response
 
-from twin.cache import CachedResponse, ResponseCache
-from twin.errors import InvalidParameter
+from twin.core.cache import CachedResponse, ResponseCache
+from twin.core.errors import InvalidParameter
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -75,13 +75,18 @@ def _gzip_tag(etag: str) -> str:
     return etag[:-1] + '-gz"'
 
 
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names this entity tag (weak comparison, as RFC 9110 asks), in
+    either content coding."""
+    if not if_none_match:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return etag in tags or _gzip_tag(etag) in tags
+
+
 def not_modified(request: Request, etag: str) -> bool:
     """The client already holds this representation (in either content coding)."""
-    header = request.headers.get("if-none-match")
-    if not header:
-        return False
-    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
-    return etag in tags or _gzip_tag(etag) in tags
+    return etag_matches(request.headers.get("if-none-match"), etag)
 
 
 class Responder:
@@ -103,6 +108,13 @@ class Responder:
     def not_modified(self, request: Request, etag: str) -> Response:
         tag = _gzip_tag(etag) if accepts_gzip(request) else etag
         return Response(status_code=304, headers=self.headers(tag))
+
+    def early(self, request: Request, etag: str) -> Response | None:
+        """The answer when it needs no work: 304 when the client holds it, the stored bytes when this
+        worker made it before; None otherwise (build it, then :meth:`store` it)."""
+        if not_modified(request, etag):
+            return self.not_modified(request, etag)
+        return self.cached(request, etag)
 
     def cached(self, request: Request, etag: str) -> Response | None:
         entry = self.cache.get((etag, accepts_gzip(request)))

@@ -8,7 +8,7 @@ import orjson
 from starlette.responses import Response
 
 
-class JSON(Response):
+class OrjsonResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:

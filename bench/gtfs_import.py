@@ -7,10 +7,10 @@ run, on this machine, on the zip ``twin load gtfs`` uses (the mirror, or the dow
 1. database ``twin_bench_gtfs`` is (re)created in the cluster the settings name (the private one, or
    ``DATABASE_URL``'s server, as bench/run.py does) and migrated;
 2. N rounds, each timing in turn: ``gtfs_kit.read_feed(zip, dist_units="km")`` (reading into
-   DataFrames, no checks), ``twin.gtfs.read_feed(zip)`` (reading and validating) and the whole import
-   exactly as ``twin load gtfs --force`` runs it (``run_import``: verify the source, validate, replace
-   the feed in one transaction, layer versions, audit record, commit). Interleaving the three spreads
-   the noise of a shared machine over all of them;
+   DataFrames, no checks), ``twin.transport.gtfs.read_feed(zip)`` (reading and validating) and the
+   whole import exactly as ``twin load gtfs --force`` runs it (``run_import``: verify the source,
+   validate, replace the feed in one transaction, layer versions, audit record, commit). Interleaving
+   the three spreads the noise of a shared machine over all of them;
 3. the database is dropped, and a markdown table of best and median times, with the import's ratio to
    gtfs_kit, is printed (and written to ``bench/results/gtfs_import.md``).
 """
@@ -31,15 +31,15 @@ import psycopg
 from psycopg import sql
 from pydantic import SecretStr
 
-from twin.cluster import create_database
-from twin.db import database_url, libpq_url, make_sync_engine
-from twin.fetch import resolve_all
-from twin.gtfs import read_feed
-from twin.importers import loaders
-from twin.importers.runner import run_import
-from twin.manifest import load_manifest
-from twin.migrate import upgrade
-from twin.settings import Settings
+from twin.core.imports.fetch import resolve_all
+from twin.core.imports.manifest import load_manifest
+from twin.core.imports.runner import run_import
+from twin.core.registry import loaders
+from twin.platform.cluster import create_database
+from twin.platform.db import database_url, libpq_url, make_sync_engine
+from twin.platform.migrate import upgrade
+from twin.platform.settings import Settings
+from twin.transport.gtfs import read_feed
 
 DB_NAME = "twin_bench_gtfs"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -101,7 +101,7 @@ def render(times: dict[str, list[float]], feed_zip: Path, runs: int, kit_version
     kit_best, kit_median = min(times["gtfs_kit"]), statistics.median(times["gtfs_kit"])
     names = {
         "gtfs_kit": f"`gtfs_kit.read_feed` {kit_version} (read only)",
-        "validation": "`twin.gtfs.read_feed` (read and validate)",
+        "validation": "`twin.transport.gtfs.read_feed` (read and validate)",
         "import": "`twin load gtfs --force` (run_import: validate, replace in one transaction, commit)",
     }
     lines = [

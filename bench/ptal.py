@@ -5,7 +5,7 @@
 1. database ``twin_bench_ptal`` is (re)created in the private cluster (or ``DATABASE_URL``'s server, as
    ``bench.run`` finds it), migrated, and loaded with Lozenets and the Sofia GTFS feed from the mirror;
 2. the scenario's compute function runs on database inputs (district, stops, the service day's
-   schedule and routes read afresh each time), and its core, :func:`twin.scenarios.ptal.ptal_index`,
+   schedule and routes read afresh each time), and its core, :func:`twin.transport.layers.ptal.ptal_index`,
    alone on the same inputs;
 3. the HTTP first request: for each run the stored PTAL results are deleted and a new app process is
    started (so neither the stored result, nor the process's binding of it, nor its response cache can
@@ -35,12 +35,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from bench.run import clean_env, free_port, loaded_database
-from twin.db import libpq_url, make_sync_engine
-from twin.derived import _DatabaseInputs
-from twin.scenarios.grid import centre_grid
-from twin.scenarios.ptal import PTAL, PtalParameters, ptal_index, route_frequencies
-from twin.settings import Settings
-from twin.stop_metrics import parse_window
+from twin.core.derived.engine import DatabaseInputs
+from twin.core.grids import centre_grid
+from twin.core.registry import providers
+from twin.platform.db import libpq_url, make_sync_engine
+from twin.platform.settings import Settings
+from twin.transport.layers.ptal import PTAL, PtalParameters, ptal_index, route_frequencies
+from twin.transport.metrics import parse_window
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "twin_bench_ptal"
@@ -69,13 +70,13 @@ def timed(runs: int, work: Callable[[], object]) -> list[float]:
 
 def compute(engine: Engine, params: PtalParameters) -> int:
     with engine.connect() as conn:
-        return len(PTAL.compute(_DatabaseInputs(conn), params))
+        return len(PTAL.compute(DatabaseInputs(conn, providers()), params))
 
 
 def core_only(engine: Engine, params: PtalParameters) -> Callable[[], object]:
     """ptal_index alone, on inputs read once."""
     with engine.connect() as conn:
-        inputs = _DatabaseInputs(conn)
+        inputs = DatabaseInputs(conn, providers())
         window = parse_window(params.window)
         cells = centre_grid(inputs.frame("district"), params.cell_m)
         stops = inputs.frame("stops")

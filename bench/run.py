@@ -46,14 +46,14 @@ import psycopg
 from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
-from twin.cluster import create_database
-from twin.db import database_url, libpq_url, make_sync_engine
-from twin.importers import loaders
-from twin.importers.runner import run_import
-from twin.manifest import load_manifest
-from twin.migrate import upgrade
-from twin.settings import Settings
-from twin.tiles import tile_index
+from twin.core.imports.manifest import load_manifest
+from twin.core.imports.runner import run_import
+from twin.core.registry import loaders
+from twin.core.tiles import tile_index
+from twin.platform.cluster import create_database
+from twin.platform.db import database_url, libpq_url, make_sync_engine
+from twin.platform.migrate import upgrade
+from twin.platform.settings import Settings
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent

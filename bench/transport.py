@@ -53,7 +53,7 @@ from bench.run import (
     say,
     wait_ready,
 )
-from twin.db import libpq_url
+from twin.platform.db import libpq_url
 
 DB_NAME = "twin_bench_transport"
 POLL_LUA = Path(__file__).resolve().parent / "poll.lua"

@@ -1,17 +1,17 @@
 """Alembic environment: the URL comes from the twin's settings, or a connection handed in by
-`twin.migrate` (config.attributes["connection"])."""
+`twin.platform.migrate` (config.attributes["connection"])."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection
 
-from twin.db import make_sync_engine
-from twin.models import metadata
-from twin.settings import Settings
+from twin.platform.db import make_sync_engine
+from twin.platform.migrate import target_metadata as every_table
+from twin.platform.settings import Settings
 
 config = context.config
-target_metadata = metadata
+target_metadata = every_table()
 
 
 def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:

@@ -21,14 +21,14 @@ from sqlalchemy import Engine, text
 
 from app.main import create_app
 from tests.live import LiveServer
-from twin import migrate
-from twin.cluster import create_database
-from twin.db import database_url, libpq_url, make_sync_engine
-from twin.importers import loaders
-from twin.importers.runner import run_import
-from twin.keys import create_key
-from twin.manifest import Manifest, load_manifest
-from twin.settings import PROJECT_ROOT, Settings
+from twin.core.imports.manifest import Manifest, load_manifest
+from twin.core.imports.runner import run_import
+from twin.core.registry import loaders
+from twin.platform import migrate
+from twin.platform.cluster import create_database
+from twin.platform.db import database_url, libpq_url, make_sync_engine
+from twin.platform.keys import create_key
+from twin.platform.settings import PROJECT_ROOT, Settings
 
 TEST_DB = "twin_test"
 

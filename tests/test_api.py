@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 
 from app.main import create_app
 from tests.live import LiveServer
-from twin.settings import Settings
+from twin.platform.settings import Settings
 
 PROBLEM = "application/problem+json"
 MakeKey = Callable[..., str]
@@ -130,7 +130,7 @@ def test_import_request_errors(client: httpx.Client, make_key: MakeKey) -> None:
 def test_a_revoked_key_is_401(client: httpx.Client, make_key: MakeKey, engine: Engine) -> None:
     key = make_key("admin")
     prefix = key.split("_")[1]
-    from twin.keys import revoke_key
+    from twin.platform.keys import revoke_key
 
     with engine.begin() as conn:
         revoke_key(conn, prefix)

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from twin.cli import app, main
-from twin.settings import Settings
+from twin.platform.cli import app, main
+from twin.platform.settings import Settings
 
 
 @pytest.fixture

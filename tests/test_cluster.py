@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from twin import cluster as cluster_module
-from twin.cluster import MARKER, Cluster, PgInstall
-from twin.errors import ClusterError
-from twin.settings import Settings
+from twin.core.errors import ClusterError
+from twin.platform import cluster as cluster_module
+from twin.platform.cluster import MARKER, Cluster, PgInstall
+from twin.platform.settings import Settings
 
 
 def test_status_of_the_running_cluster(base_settings: Settings) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 import shapely
 
-from twin.cql2 import (
+from twin.core.cql2 import (
     And,
     Between,
     Comparison,

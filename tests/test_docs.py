@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from twin.settings import PROJECT_ROOT, Settings
+from twin.platform.settings import PROJECT_ROOT, Settings
 
 
 def _env_names() -> list[str]:

@@ -11,10 +11,10 @@ from typing import ClassVar
 
 import pytest
 
-from twin.errors import SourceError
-from twin.fetch import resolve, resolve_all
-from twin.manifest import Manifest, SourceEntry
-from twin.settings import Settings
+from twin.core.errors import SourceError
+from twin.core.imports.fetch import resolve, resolve_all
+from twin.core.imports.manifest import Manifest, SourceEntry
+from twin.platform.settings import Settings
 
 PAYLOAD = b"id,name\n1,\xd0\x9b\xd0\xbe\xd0\xb7\xd0\xb5\xd0\xbd\xd0\xb5\xd1\x86\n" * 50
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
-from twin.importers import loaders
-from twin.importers.runner import run_import
-from twin.manifest import Manifest, load_manifest
-from twin.settings import Settings
-from twin.tiles import tile_index
+from twin.core.imports.manifest import Manifest, load_manifest
+from twin.core.imports.runner import run_import
+from twin.core.registry import loaders
+from twin.core.tiles import tile_index
+from twin.platform.settings import Settings
 
 
 def _wait_for(check: object, seconds: float = 2.0) -> float:

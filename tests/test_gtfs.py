@@ -1,4 +1,4 @@
-"""twin.gtfs: reading and validating GTFS static feeds (pure; run with --noconftest).
+"""twin.transport.gtfs: reading and validating GTFS static feeds (pure; run with --noconftest).
 
 The tiny fixture (tests/fixtures/gtfs_tiny) is hand-checkable; broken variants are built from it in
 tmp_path. Every expected line number below is the real line in the file (header = line 1).
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from twin import gtfs
-from twin.gtfs import MAX_PROBLEMS, Feed, FeedError, Problem, read_feed
+from twin.transport.gtfs import frequencies
+from twin.transport.gtfs import MAX_PROBLEMS, Feed, FeedError, Problem, read_feed
 
 TINY = Path(__file__).parent / "fixtures" / "gtfs_tiny"
 
@@ -604,7 +604,7 @@ def test_frequencies_expanding_beyond_the_bound_are_refused(
     # T6 every minute from 00:00 to 99:00: 5,940 runs.
     every_minute = "trip_id,start_time,end_time,headway_secs\nT6,00:00:00,99:00:00,60\n"
     read_feed(variant(tmp_path / "ok", {"frequencies.txt": every_minute}))
-    monkeypatch.setattr(gtfs, "MAX_FREQUENCY_RUNS", 5_939)
+    monkeypatch.setattr(frequencies, "MAX_FREQUENCY_RUNS", 5_939)
     problem = the_error(variant(tmp_path / "big", {"frequencies.txt": every_minute}))
     assert problem.file == "frequencies.txt"
     assert "expand to 5,940 trips; at most 5,939" in problem.message

@@ -24,14 +24,14 @@ from sqlalchemy import Engine, text
 
 from tests.test_api import assert_problem
 from tests.test_ogc_features import to_utm
-from twin.errors import Conflict, SourceError
-from twin.gtfs import read_feed
-from twin.importers import gtfs as gtfs_importer
-from twin.importers import loaders
-from twin.importers.runner import run_import
-from twin.manifest import Manifest
-from twin.repositories import gtfs as gtfs_repo
-from twin.settings import Settings
+from twin.core.errors import Conflict, SourceError
+from twin.core.imports.manifest import Manifest
+from twin.core.imports.runner import run_import
+from twin.core.registry import loaders
+from twin.platform.settings import Settings
+from twin.transport import importer as gtfs_importer
+from twin.transport.gtfs import read_feed
+from twin.transport.store import feed as gtfs_repo
 
 FIXTURE = Path(__file__).parent / "fixtures" / "gtfs_tiny"
 

@@ -17,15 +17,16 @@ from app.main import create_app
 from tests.conftest import scratch_database
 from tests.live import LiveServer
 from tests.test_api import assert_problem
-from twin import gtfs, migrate
-from twin.cli import app
-from twin.db import make_sync_engine
-from twin.importers import gtfs as gtfs_importer
-from twin.importers import loaders
-from twin.importers.runner import run_import
-from twin.keys import create_key
-from twin.manifest import Manifest
-from twin.settings import Settings
+from twin.core.imports.manifest import Manifest
+from twin.core.imports.runner import run_import
+from twin.core.registry import loaders
+from twin.platform import migrate
+from twin.platform.cli import app
+from twin.platform.db import make_sync_engine
+from twin.platform.keys import create_key
+from twin.platform.settings import Settings
+from twin.transport.gtfs import archive
+from twin.transport import importer as gtfs_importer
 
 FIXTURE = Path(__file__).parent / "fixtures" / "gtfs_tiny"
 ZIP = {"Content-Type": "application/zip"}
@@ -152,7 +153,7 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(
     transport = {**ZIP, **_key(upload_engine, "transport")}
     good = http.post("/imports/gtfs/upload", params=LICENCE, content=_zip(FIXTURE), headers=transport)
     assert good.status_code in (200, 201)
-    monkeypatch.setattr(gtfs, "MAX_UNPACKED_BYTES", 1_000_000)
+    monkeypatch.setattr(archive, "MAX_UNPACKED_BYTES", 1_000_000)
     stop_times = (FIXTURE / "stop_times.txt").read_text() + " " * 2_000_000  # compresses to ~2 kB
     bomb = _zip(FIXTURE, {"stop_times.txt": stop_times})
     assert len(bomb) < 20_000

@@ -10,12 +10,13 @@ import pytest
 import shapely
 from sqlalchemy import Engine, text
 
-from twin.errors import Conflict, SourceError
-from twin.importers import loaders
-from twin.importers.runner import _lock_key, run_import
-from twin.manifest import Manifest
-from twin.repositories import boundaries
-from twin.settings import Settings
+from twin.core.errors import Conflict, SourceError
+from twin.core.imports.manifest import Manifest
+from twin.core.imports.runner import run_import
+from twin.core.imports.store import loader_lock_key
+from twin.core.registry import loaders
+from twin.district import store as boundaries
+from twin.platform.settings import Settings
 
 LOZENETS_NEIGHBOURHOODS = {
     133: "жк. Лозенец",
@@ -152,17 +153,17 @@ def test_a_concurrent_import_of_the_same_loader_is_refused(
     engine: Engine, settings: Settings, manifest: Manifest
 ) -> None:
     with engine.connect() as holder:
-        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _lock_key("lozenets")})
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": loader_lock_key("lozenets")})
         try:
             with pytest.raises(Conflict, match="already running"):
                 run_import(engine, settings, manifest, loaders()["lozenets"], force=True)
         finally:
-            holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key("lozenets")})
+            holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": loader_lock_key("lozenets")})
 
 
 # -- the loader's pure pieces, on tiny frames ------------------------------------------------------
 def test_neighbourhoods_are_picked_by_representative_point() -> None:
-    from twin.importers.lozenets import neighbourhoods_within
+    from twin.district.importer import neighbourhoods_within
 
     square = shapely.box(0, 0, 10, 10)
     frame = gpd.GeoDataFrame(
@@ -178,7 +179,7 @@ def test_neighbourhoods_are_picked_by_representative_point() -> None:
 
 
 def test_a_neighbourhood_without_a_name_is_an_error() -> None:
-    from twin.importers.lozenets import neighbourhoods_within
+    from twin.district.importer import neighbourhoods_within
 
     frame = gpd.GeoDataFrame({"id": [7]}, geometry=[shapely.box(1, 1, 2, 2)], crs=4326)
     with pytest.raises(SourceError, match=r"no name for neighbourhood ids \[7\]"):
@@ -186,7 +187,7 @@ def test_a_neighbourhood_without_a_name_is_an_error() -> None:
 
 
 def test_an_invalid_polygon_is_repaired_into_a_multipolygon() -> None:
-    from twin.importers.lozenets import as_valid_multipolygon
+    from twin.district.importer import as_valid_multipolygon
 
     bowtie = shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])
     repaired = as_valid_multipolygon(bowtie, "test")
@@ -196,7 +197,7 @@ def test_an_invalid_polygon_is_repaired_into_a_multipolygon() -> None:
 
 
 def test_a_names_file_with_a_bad_id_names_line_and_column(tmp_path: Path) -> None:
-    from twin.importers.lozenets import read_names
+    from twin.district.importer import read_names
 
     path = tmp_path / "names.csv"
     path.write_text("id,name\n1,a\nx,b\n", encoding="utf-8")

@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from app.main import create_app
 from app.routes import map as map_page
 from tests.live import LiveServer
-from twin.settings import Settings
+from twin.platform.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, inspect, text
 
 from tests.conftest import scratch_database
-from twin import migrate
-from twin.db import make_sync_engine
-from twin.settings import Settings
+from twin.platform import migrate
+from twin.platform.db import make_sync_engine
+from twin.platform.settings import Settings
 
 TABLES = {"layer", "import_run", "api_key", "district", "neighbourhood", "alembic_version"}
 
@@ -44,7 +44,9 @@ def test_models_match_the_migrations(engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from twin.models import metadata
+    from twin.platform.migrate import target_metadata
+
+    metadata = target_metadata()
 
     with engine.connect() as conn:
         context = MigrationContext.configure(

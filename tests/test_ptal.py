@@ -23,9 +23,10 @@ from sqlalchemy import Engine
 from tests.test_api import assert_problem
 from tests.test_gtfs_import import feed_zip, loaded  # noqa: F401  (fixtures)
 from tests.test_ogc_features import features, to_utm
-from twin.derived import _DatabaseInputs
-from twin.scenarios.ptal import PtalParameters, band_of, bands_of, ptal_grid, ptal_index
-from twin.settings import Settings
+from twin.core.derived.engine import DatabaseInputs
+from twin.core.registry import providers
+from twin.platform.settings import Settings
+from twin.transport.layers.ptal import PtalParameters, band_of, bands_of, ptal_grid, ptal_index
 
 STOP = "2764"  # ЗООПАРКА, in Lozenets
 WEEKDAY = "2026-12-01"  # a Tuesday: service "1"
@@ -231,7 +232,7 @@ def test_ptal_on_the_real_feed_matches_an_independent_computation(
     day = dt.date.fromisoformat(WEEKDAY)
     params = PtalParameters(date=day, cell_m=50)
     with engine.connect() as conn:
-        grid = ptal_grid(_DatabaseInputs(conn), params).set_index("cell_id")
+        grid = ptal_grid(DatabaseInputs(conn, providers()), params).set_index("cell_id")
     sx, sy = raw.stops_xy[STOP]
     zoo = f"{math.floor(sx / 50)}_{math.floor(sy / 50)}"
     poorest = str(grid["ai"].idxmin())  # the cell farthest from service, wherever it is

@@ -13,10 +13,10 @@ from sqlalchemy import Engine
 from app.main import create_app
 from tests.conftest import scratch_database
 from tests.live import LiveServer
-from twin import migrate
-from twin.cluster import Cluster
-from twin.db import make_sync_engine
-from twin.settings import Settings
+from twin.platform import migrate
+from twin.platform.cluster import Cluster
+from twin.platform.db import make_sync_engine
+from twin.platform.settings import Settings
 
 
 @pytest.mark.slow

@@ -20,13 +20,13 @@ from sqlalchemy import Engine, text
 
 from tests.test_gtfs_import import feed_zip, loaded  # noqa: F401  (fixtures)
 from tests.test_ogc_features import features, follow
-from twin.errors import SourceError
-from twin.importers import loaders
-from twin.importers import reliability as loader
-from twin.importers.runner import run_import
-from twin.manifest import Manifest
-from twin.scenarios.reliability import JOIN_CAVEAT, join_punctuality
-from twin.settings import Settings
+from twin.core.errors import SourceError
+from twin.core.imports.manifest import Manifest
+from twin.core.imports.runner import run_import
+from twin.core.registry import loaders
+from twin.platform.settings import Settings
+from twin.transport import punctuality as loader
+from twin.transport.layers.reliability import JOIN_CAVEAT, join_punctuality
 
 
 @pytest.fixture(scope="module")

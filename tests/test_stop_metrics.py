@@ -17,8 +17,8 @@ import pytest
 from tests.test_api import assert_problem
 from tests.test_gtfs_import import feed_zip, loaded  # noqa: F401  (fixtures)
 from tests.test_ogc_features import features, follow
-from twin import clock
-from twin.stop_metrics import hms
+from twin.platform import clock
+from twin.transport.metrics import hms
 
 STOP = "2764"  # ЗООПАРКА, in Lozenets
 

@@ -11,7 +11,7 @@ import shapely
 from shapely.geometry import shape
 
 from tests.test_api import assert_problem
-from twin.tiles import tile_index
+from twin.core.tiles import tile_index
 
 MVT = "application/vnd.mapbox-vector-tile"
 

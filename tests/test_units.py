@@ -6,11 +6,11 @@ import doctest
 
 import pytest
 
-import twin.scenarios.grid
-from twin.cache import CachedResponse, ResponseCache
-from twin.crs import parse_bbox, parse_crs
-from twin.errors import InvalidParameter
-from twin.tiles import tile_index
+import twin.core.grids
+from twin.core.cache import CachedResponse, ResponseCache
+from twin.core.crs import parse_bbox, parse_crs
+from twin.core.errors import InvalidParameter
+from twin.core.tiles import tile_index
 
 
 def test_the_response_cache_evicts_least_recently_used_by_bytes() -> None:
@@ -53,7 +53,7 @@ def test_tile_index_of_known_places() -> None:
 
 
 def test_the_grid_docstring_example_runs() -> None:
-    result = doctest.testmod(twin.scenarios.grid, raise_on_error=False)
+    result = doctest.testmod(twin.core.grids, raise_on_error=False)
     assert result.attempted >= 2
     assert result.failed == 0
 
@@ -61,20 +61,19 @@ def test_the_grid_docstring_example_runs() -> None:
 def test_a_scenario_parameter_may_not_share_a_name_with_a_property() -> None:
     from pydantic import BaseModel
 
-    from twin.scenarios import DerivedLayer, OutputProperty, register
+    from twin.core.derived.contract import DerivedLayer, OutputProperty
 
     class Params(BaseModel):
         window: str = "x"
 
-    clash = DerivedLayer(
-        id="clash",
-        title="t",
-        description="d",
-        geometry_type="Point",
-        parameters=Params,
-        properties=(OutputProperty("window", "string", "w"),),
-        inputs=(),
-        compute=lambda inputs, params: None,  # type: ignore[arg-type,return-value]
-    )
     with pytest.raises(ValueError, match=r"\['window'\] are both parameters and properties"):
-        register(clash)
+        DerivedLayer(
+            id="clash",
+            title="t",
+            description="d",
+            geometry_type="Point",
+            parameters=Params,
+            properties=(OutputProperty("window", "string", "w"),),
+            inputs=(),
+            compute=lambda inputs, params: None,  # type: ignore[arg-type,return-value]
+        )

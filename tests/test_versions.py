@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from twin.versions import LayerVersions
+from twin.core.versions import LayerVersions
 
 
 async def _fingerprint() -> str:

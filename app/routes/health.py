@@ -12,9 +12,11 @@ from sqlalchemy.exc import DBAPIError
 
 from app.deps import EngineDep, SettingsDep
 from app.errors import problem_response
-from app.responses import JSON
-from twin.errors import DatabaseUnavailable, NotReady
-from twin.repositories.health import database_state, notify
+from app.responses import OrjsonResponse
+from twin.core.errors import DatabaseUnavailable, NotReady
+from twin.core.health import database_state
+from twin.core.registry import pilots
+from twin.core.versions import send_notice
 
 router = APIRouter(tags=["health"])
 
@@ -31,18 +33,20 @@ async def healthz() -> dict[str, str]:
     responses={503: {"content": {"application/problem+json": {}}, "description": "Not ready"}},
 )
 async def readyz(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
-    """Ready: the database answers, migrations are at head and Lozenets is loaded; 503 otherwise."""
+    """Ready: the database answers, migrations are at head and the pilots' data (Lozenets) is loaded;
+    503 otherwise."""
     head: str = request.app.state.head_revision
-    checks: dict[str, Any] = {"database": "ok", "schema": None, "lozenets": None}
+    required = [p.readiness for p in pilots() if p.readiness is not None]
+    checks: dict[str, Any] = {"database": "ok", "schema": None, **{r.name: None for r in required}}
     # Informational: without the LISTEN connection every request re-reads the catalog (slower, still
     # correct), so it does not gate readiness.
     layers = getattr(request.app.state, "layers", None)
-    listening = layers is not None and await layers.versions.probe(partial(notify, engine))
+    listening = layers is not None and await layers.versions.probe(partial(send_notice, engine))
     checks["change_feed"] = "listening" if listening else "reconnecting"
     try:
         async with asyncio.timeout(settings.db_connect_timeout + 2):
             async with engine.connect() as conn:
-                state = await database_state(conn)
+                state = await database_state(conn, required)
     except (DBAPIError, OSError, TimeoutError):
         checks["database"] = "unreachable"
         return problem_response(
@@ -59,18 +63,15 @@ async def readyz(request: Request, engine: EngineDep, settings: SettingsDep) -> 
         "head": head,
         "ok": state["revision"] == head,
     }
-    checks["lozenets"] = {
-        "districts": state["districts"],
-        "neighbourhoods": state["neighbourhoods"],
-        "ok": state["districts"] > 0 and state["neighbourhoods"] > 0,
-    }
-    ready = checks["schema"]["ok"] and checks["lozenets"]["ok"]
-    if not ready:
-        reasons = []
-        if not checks["schema"]["ok"]:
-            reasons.append(f"schema at {state['revision']}, head is {head} (run `twin migrate`)")
-        if not checks["lozenets"]["ok"]:
-            reasons.append("Lozenets is not loaded (run `twin load lozenets`)")
+    reasons = []
+    if not checks["schema"]["ok"]:
+        reasons.append(f"schema at {state['revision']}, head is {head} (run `twin migrate`)")
+    for check in required:
+        counts = state["counts"][check.name]
+        checks[check.name] = {**counts, "ok": all(n > 0 for n in counts.values())}
+        if not checks[check.name]["ok"]:
+            reasons.append(check.hint)
+    if reasons:
         return problem_response(
             503,
             NotReady.title,
@@ -80,7 +81,7 @@ async def readyz(request: Request, engine: EngineDep, settings: SettingsDep) -> 
             headers={"Cache-Control": "no-store"},
             checks=checks,
         )
-    return JSON(
+    return OrjsonResponse(
         {"status": "ready", "checks": checks, "layers": state["layers"]},
         headers={"Cache-Control": "no-store"},
     )

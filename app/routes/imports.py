@@ -18,13 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
 from app.deps import ConnDep, PrincipalDep, SettingsDep, read_access
-from app.responses import JSON
-from twin.errors import Conflict, InvalidParameter, NotFound, PayloadTooLarge, UnsupportedMediaType
-from twin.importers import Loader, loaders
-from twin.importers.runner import Upload, run_import
-from twin.keys import Principal, require_role
-from twin.repositories import imports as runs
-from twin.settings import Settings
+from app.responses import OrjsonResponse
+from twin.core.errors import Conflict, InvalidParameter, NotFound, PayloadTooLarge, UnsupportedMediaType
+from twin.core.imports import store as runs
+from twin.core.imports.loader import Loader
+from twin.core.imports.runner import run_import
+from twin.core.imports.upload import Upload, new_upload, required_licence, uploadable
+from twin.core.registry import loaders
+from twin.platform.keys import Principal, require_role
+from twin.platform.settings import Settings
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -65,7 +67,7 @@ class ImportRunPage(BaseModel):
 )
 async def create_import(
     body: ImportRequest, who: PrincipalDep, request: Request, settings: SettingsDep
-) -> JSON:
+) -> OrjsonResponse:
     """Run a loader now; retrying with the same sources is harmless (status `unchanged`)."""
     registry = loaders()
     loader = registry.get(body.loader)
@@ -85,7 +87,7 @@ async def _run(
     who: Principal,
     force: bool,
     upload: Upload | None = None,
-) -> JSON:
+) -> OrjsonResponse:
     """Run the import in a worker thread; 201 with the run when it wrote, 200 when nothing changed."""
     result = await anyio.to_thread.run_sync(
         lambda: run_import(
@@ -99,7 +101,7 @@ async def _run(
         )
     )
     await request.app.state.layers.after_write()
-    return JSON(
+    return OrjsonResponse(
         result.as_dict(),
         status_code=201 if result.status == "succeeded" else 200,
         headers={"Location": str(request.url_for("get_import", run_id=result.run_id))},
@@ -150,19 +152,16 @@ async def upload_import(
     source_date: Annotated[date | None, Query(description="Date of the data (YYYY-MM-DD).")] = None,
     source_url: Annotated[str | None, Query(max_length=1000, description="Where it came from.")] = None,
     force: Annotated[bool, Query(description="Reload even if the same file was loaded last.")] = False,
-) -> JSON:
+) -> OrjsonResponse:
     """The body is the file itself (`curl --data-binary @feed.zip -H 'Content-Type: application/zip'`).
 
     The feed is validated whole before anything is written; a feed with errors is rejected with every
     problem (file, line, column) and the previous feed keeps serving. Sending the same bytes again is
     harmless (status `unchanged`). The layers' provenance names this upload, not the manifest's source.
     """
-    loader = _uploadable(loader_name)
+    loader = uploadable(loader_name, loaders())
     require_role(who, loader.role)
-    if not licence.strip():
-        raise InvalidParameter(
-            "licence must say something (`unknown` if you do not know it)", parameter="licence"
-        )
+    required_licence(licence)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in ZIP_TYPES:
         raise UnsupportedMediaType(
@@ -185,9 +184,9 @@ async def upload_import(
             force,
             provenance={
                 "source": source,
-                "licence": licence.strip(),
+                "licence": licence,
                 "attribution": attribution,
-                "source_date": source_date.isoformat() if source_date else None,
+                "source_date": source_date,
                 "source_url": source_url,
             },
         )
@@ -201,7 +200,7 @@ async def _store_and_import(
     limit: int,
     force: bool,
     provenance: dict[str, Any],
-) -> JSON:
+) -> OrjsonResponse:
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_uploads(settings.cache_dir)
     with tempfile.TemporaryDirectory(dir=settings.cache_dir, prefix="upload-") as folder:
@@ -209,23 +208,11 @@ async def _store_and_import(
         digest = await _receive(request, path, limit)
         if not zipfile.is_zipfile(path):
             raise InvalidParameter("the request body is not a zip archive", parameter="body")
-        upload = Upload(
-            path=path,
-            sha256=digest,
-            filename=request.headers.get("x-filename", "upload.zip")[:200],
-            **provenance,
+        upload = new_upload(
+            path, sha256=digest, filename=request.headers.get("x-filename", "upload.zip"), **provenance
         )
         # Inside the folder's lifetime: the import reads the file.
         return await _run(request, settings, loader, who, force, upload)
-
-
-def _uploadable(name: str) -> Loader:
-    registry = loaders()
-    loader = registry.get(name)
-    takes = sorted(n for n, entry in registry.items() if entry.accepts_uploads)
-    if loader is None or not loader.accepts_uploads:
-        raise NotFound(f"no loader {name!r} takes uploads; these do: {', '.join(takes)}", parameter="loader")
-    return loader
 
 
 async def _receive(request: Request, path: FilePath, limit: int) -> str:

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from app.deps import ConnDep, read_access
-from twin.errors import PROBLEM_TYPES, NotFound
-from twin.repositories.layers import list_layers
+from twin.core.catalog.layers_store import list_layers
+from twin.core.errors import PROBLEM_TYPES, NotFound
 
 router = APIRouter(tags=["meta"])
 

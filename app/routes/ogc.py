@@ -4,6 +4,7 @@ queryables, items and single features, in JSON and HTML."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from html import escape
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -12,19 +13,17 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from app import html
-from app.deps import read_access
-from app.negotiation import GEOJSON, HTML, JSON, Responder, etag_for, not_modified, wants_html
-from twin.catalog import Collection
-from twin.crs import CRS84, SUPPORTED, content_crs_header, parse_crs
-from twin.errors import InvalidParameter
-from twin.serving import LayerService
+from app.deps import CollectionId, LayersDep, ResponderDep, read_access
+from app.errors import PROBLEMS
+from app.links import base_url, link, self_links
+from app.negotiation import GEOJSON, HTML, JSON, Responder, etag_for, wants_html
+from twin.core.catalog.model import Collection
+from twin.core.crs import CRS84, SUPPORTED, content_crs_header, parse_crs
+from twin.core.features.query import reject_unknown
+from twin.core.registry import pilots
+from twin.core.serving import LayerService
 
 router = APIRouter(tags=["OGC API – Features"], dependencies=[Depends(read_access)])
-
-PROBLEM: dict[int | str, dict[str, Any]] = {
-    400: {"content": {"application/problem+json": {}}, "description": "Invalid parameter"},
-    404: {"content": {"application/problem+json": {}}, "description": "Not found"},
-}
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -52,41 +51,6 @@ CONFORMANCE = [
 ]
 
 
-async def service(request: Request) -> LayerService:
-    return request.app.state.layers  # type: ignore[no-any-return]
-
-
-async def responder(request: Request) -> Responder:
-    return request.app.state.responder  # type: ignore[no-any-return]
-
-
-ServiceDep = Annotated[LayerService, Depends(service)]
-ResponderDep = Annotated[Responder, Depends(responder)]
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
-def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
-    link = {"href": href, "rel": rel, "type": type_}
-    if title:
-        link["title"] = title
-    return link
-
-
-def _self_links(request: Request, as_html: bool, json_type: str = JSON) -> list[dict[str, str]]:
-    here = str(request.url.remove_query_params("f"))
-    json_href = str(request.url.include_query_params(f="json"))
-    html_href = str(request.url.include_query_params(f="html"))
-    if as_html:
-        return [
-            _link(html_href, "self", HTML, "this document"),
-            _link(json_href, "alternate", json_type, "as JSON"),
-        ]
-    return [_link(here, "self", json_type, "this document"), _link(html_href, "alternate", HTML, "as HTML")]
-
-
 def _render(
     request: Request,
     data: dict[str, Any],
@@ -104,59 +68,62 @@ def _render(
 
 
 # -- landing and conformance ------------------------------------------------------------------------
-@router.get("/", summary="Landing page", responses=PROBLEM)
-async def landing(request: Request, layers: ServiceDep, responder: ResponderDep) -> Response:
+@router.get("/", summary="Landing page", responses=PROBLEMS)
+async def landing(request: Request, layers: LayersDep, responder: ResponderDep) -> Response:
     """The API's entry point: what it offers, and links to everything."""
     as_html = wants_html(request)
     catalog = await layers.catalog()
     etag = etag_for("landing", catalog.fingerprint, str(request.url), as_html)
-    if not_modified(request, etag):
-        return responder.not_modified(request, etag)
-    base = _base(request)
+    if (early := responder.early(request, etag)) is not None:
+        return early
+    base = base_url(request)
     links = [
-        *_self_links(request, as_html),
-        _link(
+        *self_links(request, as_html),
+        link(
             f"{base}/openapi.json",
             "service-desc",
             "application/vnd.oai.openapi+json;version=3.0",
             "OpenAPI definition",
         ),
-        _link(f"{base}/docs", "service-doc", HTML, "API documentation"),
-        _link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
-        _link(f"{base}/collections", "data", JSON, "Collections"),
-        _link(
+        link(f"{base}/docs", "service-doc", HTML, "API documentation"),
+        link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
+        link(f"{base}/collections", "data", JSON, "Collections"),
+        link(
             f"{base}/tileMatrixSets",
             "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
             JSON,
             "Tile matrix sets",
         ),
-        _link(f"{base}/map", "alternate", HTML, "Map of every collection"),
-        _link(f"{base}/readyz", "status", JSON, "Readiness"),
-        _link(f"{base}/layers", "describedby", JSON, "Layer registry with provenance"),
-        _link(f"{base}/imports", "related", JSON, "Import runs"),
+        link(f"{base}/map", "alternate", HTML, "Map of every collection"),
+        link(f"{base}/readyz", "status", JSON, "Readiness"),
+        link(f"{base}/layers", "describedby", JSON, "Layer registry with provenance"),
+        link(f"{base}/imports", "related", JSON, "Import runs"),
+        *(link(f"{base}{path}", "related", JSON, title) for p in pilots() for path, title in p.links),
     ]
+    offers = [{"pilot": p.name, "title": p.title, "summary": p.summary} for p in pilots()]
     data = {
         "title": "Lozenets Twin",
         "description": "Geospatial backend of the digital twin of Sofia's Lozenets district: base layers "
-        "loaded from open data and derived layers computed by the planning, air-quality and transport "
-        "scenarios, each with its provenance.",
+        "loaded from open data and derived layers computed on request, each with its provenance.",
+        "pilots": offers,
         "links": links,
     }
-    body = (
-        html.page("Lozenets Twin", f"<p>{data['description']}</p>" + html.link_list(links), links)
-        if as_html
-        else None
-    )
+    body = None
+    if as_html:
+        listed = "".join(f"<li><b>{escape(o['title'])}</b>: {escape(o['summary'])}</li>" for o in offers)
+        body = html.page(
+            "Lozenets Twin", f"<p>{data['description']}</p><ul>{listed}</ul>" + html.link_list(links), links
+        )
     return _render(request, data, as_html, body, etag, responder)
 
 
-@router.get("/conformance", summary="Conformance classes", responses=PROBLEM)
+@router.get("/conformance", summary="Conformance classes", responses=PROBLEMS)
 async def conformance(request: Request, responder: ResponderDep) -> Response:
     """The OGC conformance classes this API implements."""
     as_html = wants_html(request)
     etag = etag_for("conformance", as_html)
-    if not_modified(request, etag):
-        return responder.not_modified(request, etag)
+    if (early := responder.early(request, etag)) is not None:
+        return early
     data = {"conformsTo": CONFORMANCE}
     body = (
         html.page(
@@ -170,33 +137,33 @@ async def conformance(request: Request, responder: ResponderDep) -> Response:
 
 # -- collections --------------------------------------------------------------------------------------
 def collection_document(request: Request, c: Collection) -> dict[str, Any]:
-    base = _base(request)
+    base = base_url(request)
     url = f"{base}/collections/{c.id}"
     links = [
-        _link(url, "self", JSON, "this collection"),
-        _link(f"{url}?f=html", "alternate", HTML, "as HTML"),
-        _link(f"{url}/items", "items", GEOJSON, "features as GeoJSON"),
-        _link(f"{url}/items?f=html", "items", HTML, "features as HTML"),
-        _link(
+        link(url, "self", JSON, "this collection"),
+        link(f"{url}?f=html", "alternate", HTML, "as HTML"),
+        link(f"{url}/items", "items", GEOJSON, "features as GeoJSON"),
+        link(f"{url}/items?f=html", "items", HTML, "features as HTML"),
+        link(
             f"{url}/queryables",
             "http://www.opengis.net/def/rel/ogc/1.0/queryables",
             "application/schema+json",
             "queryables",
         ),
-        _link(
+        link(
             f"{url}/sortables",
             "http://www.opengis.net/def/rel/ogc/1.0/sortables",
             "application/schema+json",
             "sortables",
         ),
-        _link(
+        link(
             f"{url}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON, "vector tilesets"
         ),
-        _link(f"{base}/map#{c.id}", "alternate", HTML, "on the map"),
+        link(f"{base}/map#{c.id}", "alternate", HTML, "on the map"),
     ]
     if c.provenance.source_url:
         links.append(
-            _link(c.provenance.source_url.split("; ")[0], "license", "text/html", c.provenance.licence)
+            link(c.provenance.source_url.split("; ")[0], "license", "text/html", c.provenance.licence)
         )
     document: dict[str, Any] = {
         "id": c.id,
@@ -227,16 +194,16 @@ def collection_document(request: Request, c: Collection) -> dict[str, Any]:
     return document
 
 
-@router.get("/collections", summary="Every collection (layer) of the twin", responses=PROBLEM)
-async def collections(request: Request, layers: ServiceDep, responder: ResponderDep) -> Response:
+@router.get("/collections", summary="Every collection (layer) of the twin", responses=PROBLEMS)
+async def collections(request: Request, layers: LayersDep, responder: ResponderDep) -> Response:
     """Every layer as an OGC collection, with extent, provenance and links."""
     as_html = wants_html(request)
     catalog = await layers.catalog()
     etag = etag_for("collections", catalog.fingerprint, str(request.url), as_html)
-    if not_modified(request, etag):
-        return responder.not_modified(request, etag)
+    if (early := responder.early(request, etag)) is not None:
+        return early
     documents = [collection_document(request, c) for c in catalog]
-    links = _self_links(request, as_html)
+    links = self_links(request, as_html)
     data = {"collections": documents, "links": links}
     body = None
     if as_html:
@@ -254,20 +221,17 @@ async def collections(request: Request, layers: ServiceDep, responder: Responder
     return _render(request, data, as_html, body, etag, responder)
 
 
-CollectionId = Annotated[str, Path(description="A collection id, as listed at /collections.", max_length=200)]
-
-
-@router.get("/collections/{collection_id}", summary="One collection", responses=PROBLEM)
+@router.get("/collections/{collection_id}", summary="One collection", responses=PROBLEMS)
 async def collection(
-    collection_id: CollectionId, request: Request, layers: ServiceDep, responder: ResponderDep
+    collection_id: CollectionId, request: Request, layers: LayersDep, responder: ResponderDep
 ) -> Response:
     """A collection's description: extent, CRS, provenance, parameters (derived layers) and links."""
     as_html = wants_html(request)
     catalog = await layers.catalog()
     c = catalog.get(collection_id)
-    etag = etag_for("collection", c.id, c.data_version, catalog.fingerprint, _base(request), as_html)
-    if not_modified(request, etag):
-        return responder.not_modified(request, etag)
+    etag = etag_for("collection", c.id, c.data_version, catalog.fingerprint, base_url(request), as_html)
+    if (early := responder.early(request, etag)) is not None:
+        return early
     data = collection_document(request, c)
     return _render(request, data, as_html, html.collection_page(data) if as_html else None, etag, responder)
 
@@ -297,13 +261,13 @@ async def _schema_document(
 ) -> Response:
     as_html = wants_html(request)
     c = (await layers.catalog()).get(collection_id)
-    etag = etag_for(kind, c.id, c.data_version, _base(request), as_html)
-    if not_modified(request, etag):
-        return responder.not_modified(request, etag)
+    etag = etag_for(kind, c.id, c.data_version, base_url(request), as_html)
+    if (early := responder.early(request, etag)) is not None:
+        return early
     properties = _property_schemas(c, with_geometry=kind == "queryables")
     data = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"{_base(request)}/collections/{c.id}/{kind}",
+        "$id": f"{base_url(request)}/collections/{c.id}/{kind}",
         "type": "object",
         "title": c.title,
         "properties": properties,
@@ -314,17 +278,17 @@ async def _schema_document(
     return _render(request, data, as_html, body, etag, responder, media_type="application/schema+json")
 
 
-@router.get("/collections/{collection_id}/queryables", summary="Queryable properties", responses=PROBLEM)
+@router.get("/collections/{collection_id}/queryables", summary="Queryable properties", responses=PROBLEMS)
 async def queryables(
-    collection_id: CollectionId, request: Request, layers: ServiceDep, responder: ResponderDep
+    collection_id: CollectionId, request: Request, layers: LayersDep, responder: ResponderDep
 ) -> Response:
     """The properties usable in `filter` and `name=value` filters, as JSON Schema."""
     return await _schema_document("queryables", collection_id, request, layers, responder)
 
 
-@router.get("/collections/{collection_id}/sortables", summary="Sortable properties", responses=PROBLEM)
+@router.get("/collections/{collection_id}/sortables", summary="Sortable properties", responses=PROBLEMS)
 async def sortables(
-    collection_id: CollectionId, request: Request, layers: ServiceDep, responder: ResponderDep
+    collection_id: CollectionId, request: Request, layers: LayersDep, responder: ResponderDep
 ) -> Response:
     """The properties usable in `sortby`, as JSON Schema."""
     return await _schema_document("sortables", collection_id, request, layers, responder)
@@ -357,11 +321,11 @@ ITEMS_PARAMETERS: list[dict[str, Any]] = [
 @router.get(
     "/collections/{collection_id}/items",
     summary="Features of a collection",
-    responses={**PROBLEM, 200: {"content": {GEOJSON: {}, HTML: {}}, "description": "A page of features"}},
+    responses={**PROBLEMS, 200: {"content": {GEOJSON: {}, HTML: {}}, "description": "A page of features"}},
     openapi_extra={"parameters": ITEMS_PARAMETERS},
 )
 async def items(
-    collection_id: CollectionId, request: Request, layers: ServiceDep, responder: ResponderDep
+    collection_id: CollectionId, request: Request, layers: LayersDep, responder: ResponderDep
 ) -> Response:
     """A page of features as GeoJSON (or HTML): bbox, datetime, CQL2 filter, property filters (`name=value`),
     sortby, properties, crs; `next`/`prev` links page through without loss or repetition."""
@@ -370,28 +334,26 @@ async def items(
     c = catalog.get(collection_id)
     params = {k: v for k, v in request.query_params.items()}
     query = layers.parse(c, params)
+    choice = layers.choose(c, query.derived_params)
     # The links echo the request URL, so the URL itself (not only the normalised query) keys the body.
-    resolved = layers.resolved(c, query.derived_params)
-    etag = etag_for("items", c.id, c.data_version, query.canonical, resolved, str(request.url), as_html)
-    if not_modified(request, etag):
-        return responder.not_modified(request, etag)
-    if (cached := responder.cached(request, etag)) is not None:
-        return cached
-    c = await layers.bind(c, query.derived_params)
+    etag = etag_for("items", c.id, c.data_version, query.canonical, choice.token, str(request.url), as_html)
+    if (early := responder.early(request, etag)) is not None:
+        return early
+    c = await layers.bind(c, choice)
     page = await layers.page(c, query)
-    url = f"{_base(request)}/collections/{c.id}"
-    links = _self_links(request, as_html, GEOJSON)
+    url = f"{base_url(request)}/collections/{c.id}"
+    links = self_links(request, as_html, GEOJSON)
     for rel, token in (("next", page.next_cursor), ("prev", page.prev_cursor)):
         if token:
             links.append(
-                _link(
+                link(
                     str(request.url.include_query_params(cursor=token)),
                     rel,
                     HTML if as_html else GEOJSON,
                     f"{rel} page",
                 )
             )
-    links.append(_link(url, "collection", JSON, c.title))
+    links.append(link(url, "collection", JSON, c.title))
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     head = {"numberReturned": page.number_returned, "numberMatched": page.number_matched}
     extra = {"Content-Crs": content_crs_header(query.crs)}
@@ -411,13 +373,13 @@ async def items(
 @router.get(
     "/collections/{collection_id}/items/{feature_id}",
     summary="One feature",
-    responses={**PROBLEM, 200: {"content": {GEOJSON: {}, HTML: {}}, "description": "A feature"}},
+    responses={**PROBLEMS, 200: {"content": {GEOJSON: {}, HTML: {}}, "description": "A feature"}},
 )
 async def item(
     collection_id: CollectionId,
     feature_id: Annotated[str, Path(max_length=200)],
     request: Request,
-    layers: ServiceDep,
+    layers: LayersDep,
     responder: ResponderDep,
     crs: Annotated[str | None, Query(description="CRS URI of the geometry (default CRS84).")] = None,
     f: Annotated[str | None, Query(description="json or html")] = None,
@@ -427,29 +389,18 @@ async def item(
     catalog = await layers.catalog()
     c = catalog.get(collection_id)
     derived_fields = layers.derived_fields(c)
-    unknown = sorted(set(request.query_params) - {"crs", "f"} - derived_fields)
-    if unknown:
-        raise InvalidParameter(f"unknown parameter {unknown[0]!r} for a single feature", parameter=unknown[0])
+    reject_unknown(request.query_params, {"crs", "f"} | derived_fields, "for a single feature")
     out = parse_crs(crs, "crs")
-    derived_params = {k: v for k, v in request.query_params.items() if k in derived_fields}
+    choice = layers.choose(c, {k: v for k, v in request.query_params.items() if k in derived_fields})
     etag = etag_for(
-        "item",
-        c.id,
-        c.data_version,
-        feature_id,
-        out.uri,
-        layers.resolved(c, derived_params),
-        str(request.url),
-        as_html,
+        "item", c.id, c.data_version, feature_id, out.uri, choice.token, str(request.url), as_html
     )
-    if not_modified(request, etag):
-        return responder.not_modified(request, etag)
-    if (cached := responder.cached(request, etag)) is not None:
-        return cached
-    c = await layers.bind(c, derived_params)
+    if (early := responder.early(request, etag)) is not None:
+        return early
+    c = await layers.bind(c, choice)
     text_ = await layers.feature(c, feature_id, out)
-    url = f"{_base(request)}/collections/{c.id}"
-    links = [*_self_links(request, as_html, GEOJSON), _link(url, "collection", JSON, c.title)]
+    url = f"{base_url(request)}/collections/{c.id}"
+    links = [*self_links(request, as_html, GEOJSON), link(url, "collection", JSON, c.title)]
     extra = {"Content-Crs": content_crs_header(out)}
     if as_html:
         return responder.store(

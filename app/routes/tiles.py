@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 
-from app.deps import read_access
-from app.negotiation import JSON, MVT, etag_for, not_modified
-from app.routes.ogc import PROBLEM, CollectionId, ResponderDep, ServiceDep, _base, _link
-from twin.catalog import Collection
-from twin.errors import InvalidParameter
-from twin.tiles import (
+from app.deps import CollectionId, LayersDep, ResponderDep, read_access
+from app.errors import PROBLEMS
+from app.links import base_url, link
+from app.negotiation import JSON, MVT, etag_for
+from twin.core.catalog.model import Collection
+from twin.core.features.query import reject_unknown
+from twin.core.tiles import (
     MAX_ZOOM,
     TMS_ID,
     TMS_URI,
@@ -28,26 +29,26 @@ router = APIRouter(tags=["OGC API – Tiles"], dependencies=[Depends(read_access
 
 
 def _tiles_url(request: Request, c: Collection) -> str:
-    return f"{_base(request)}/collections/{c.id}/tiles/{TMS_ID}"
+    return f"{base_url(request)}/collections/{c.id}/tiles/{TMS_ID}"
 
 
 @router.get("/tileMatrixSets", summary="Tile matrix sets")
 async def tile_matrix_sets(request: Request) -> dict[str, Any]:
     """The tile matrix sets offered (WebMercatorQuad)."""
-    href = f"{_base(request)}/tileMatrixSets/{TMS_ID}"
+    href = f"{base_url(request)}/tileMatrixSets/{TMS_ID}"
     return {
         "tileMatrixSets": [
             {
                 "id": TMS_ID,
                 "title": "Google Maps Compatible for the World",
                 "uri": TMS_URI,
-                "links": [_link(href, "self", JSON, TMS_ID)],
+                "links": [link(href, "self", JSON, TMS_ID)],
             }
         ]
     }
 
 
-@router.get("/tileMatrixSets/{tms}", summary="A tile matrix set definition", responses=PROBLEM)
+@router.get("/tileMatrixSets/{tms}", summary="A tile matrix set definition", responses=PROBLEMS)
 async def tile_matrix_set_definition(tms: Annotated[str, Path(max_length=100)]) -> dict[str, Any]:
     """The OGC TMS 2.0 definition of a tile matrix set."""
     parse_tms(tms)
@@ -55,9 +56,9 @@ async def tile_matrix_set_definition(tms: Annotated[str, Path(max_length=100)]) 
 
 
 @router.get(
-    "/collections/{collection_id}/tiles", summary="Vector tilesets of a collection", responses=PROBLEM
+    "/collections/{collection_id}/tiles", summary="Vector tilesets of a collection", responses=PROBLEMS
 )
-async def tilesets(collection_id: CollectionId, request: Request, layers: ServiceDep) -> dict[str, Any]:
+async def tilesets(collection_id: CollectionId, request: Request, layers: LayersDep) -> dict[str, Any]:
     """The vector tilesets of a collection (one, in WebMercatorQuad)."""
     c = (await layers.catalog()).get(collection_id)
     url = _tiles_url(request, c)
@@ -69,21 +70,21 @@ async def tilesets(collection_id: CollectionId, request: Request, layers: Servic
                 "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
                 "tileMatrixSetURI": TMS_URI,
                 "links": [
-                    _link(url, "self", JSON, "tileset"),
-                    _link(f"{url}/tilejson", "alternate", JSON, "TileJSON"),
-                    _link(f"{url}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}", "item", MVT, "tiles"),
+                    link(url, "self", JSON, "tileset"),
+                    link(f"{url}/tilejson", "alternate", JSON, "TileJSON"),
+                    link(f"{url}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}", "item", MVT, "tiles"),
                 ],
             }
         ]
     }
 
 
-@router.get("/collections/{collection_id}/tiles/{tms}", summary="A vector tileset", responses=PROBLEM)
+@router.get("/collections/{collection_id}/tiles/{tms}", summary="A vector tileset", responses=PROBLEMS)
 async def tileset(
     collection_id: CollectionId,
     tms: Annotated[str, Path(max_length=100)],
     request: Request,
-    layers: ServiceDep,
+    layers: LayersDep,
 ) -> dict[str, Any]:
     """A tileset's metadata: its tile matrix set, limits per zoom, layer and fields."""
     parse_tms(tms)
@@ -111,15 +112,15 @@ async def tileset(
             }
         ],
         "links": [
-            _link(url, "self", JSON, "this tileset"),
-            _link(f"{url}/tilejson", "alternate", JSON, "TileJSON"),
-            _link(
-                f"{_base(request)}/tileMatrixSets/{TMS_ID}",
+            link(url, "self", JSON, "this tileset"),
+            link(f"{url}/tilejson", "alternate", JSON, "TileJSON"),
+            link(
+                f"{base_url(request)}/tileMatrixSets/{TMS_ID}",
                 "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
                 JSON,
                 TMS_ID,
             ),
-            _link(f"{url}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}", "item", MVT, "tiles"),
+            link(f"{url}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}", "item", MVT, "tiles"),
         ],
     }
 
@@ -127,13 +128,13 @@ async def tileset(
 @router.get(
     "/collections/{collection_id}/tiles/{tms}/tilejson",
     summary="TileJSON 3.0 for web maps",
-    responses=PROBLEM,
+    responses=PROBLEMS,
 )
 async def tilejson(
     collection_id: CollectionId,
     tms: Annotated[str, Path(max_length=100)],
     request: Request,
-    layers: ServiceDep,
+    layers: LayersDep,
 ) -> dict[str, Any]:
     """TileJSON 3.0.0 of a collection's vector tiles (what MapLibre and Leaflet plugins read)."""
     parse_tms(tms)
@@ -168,7 +169,7 @@ async def tilejson(
     "/collections/{collection_id}/tiles/{tms}/{tile_matrix}/{tile_row}/{tile_col}",
     summary="A vector tile (MVT)",
     responses={
-        **PROBLEM,
+        **PROBLEMS,
         200: {"content": {MVT: {}}, "description": "A tile"},
         204: {"description": "No feature in this tile"},
     },
@@ -180,7 +181,7 @@ async def tile(
     tile_row: Annotated[str, Path(max_length=12)],
     tile_col: Annotated[str, Path(max_length=12)],
     request: Request,
-    layers: ServiceDep,
+    layers: LayersDep,
     responder: ResponderDep,
 ) -> Response:
     """One Mapbox Vector Tile; 204 when no feature meets it. Derived layers take their parameters."""
@@ -188,20 +189,13 @@ async def tile(
     z, y, x = parse_tile_numbers(tile_matrix, tile_row, tile_col)
     check_tile(z, y, x)
     c = (await layers.catalog()).get(collection_id)
-    allowed = layers.derived_fields(c)
     params = dict(request.query_params)
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise InvalidParameter(
-            f"unknown parameter {unknown[0]!r} for a tile of {c.id!r}", parameter=unknown[0]
-        )
-    resolved = layers.resolved(c, params)
-    etag = etag_for("tile", c.id, c.data_version, z, x, y, tuple(sorted(params.items())), resolved)
-    if not_modified(request, etag):
-        return responder.not_modified(request, etag)
-    if (cached := responder.cached(request, etag)) is not None:
-        return cached
-    bound = await layers.bind(c, params)
+    reject_unknown(params, layers.derived_fields(c), f"for a tile of {c.id!r}")
+    choice = layers.choose(c, params)
+    etag = etag_for("tile", c.id, c.data_version, z, x, y, tuple(sorted(params.items())), choice.token)
+    if (early := responder.early(request, etag)) is not None:
+        return early
+    bound = await layers.bind(c, choice)
     data = await layers.tile(bound, z, x, y)
     if not data:
         return responder.store(request, etag, b"", MVT, status=204)

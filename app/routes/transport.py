@@ -1,10 +1,10 @@
 """Stop metrics for the transport team: departures, per-hour rates, headways, service span, next
-departures — cheap to poll (answered from a per-service-day index, with ETags and the front cache)."""
+departures — cheap to poll (answered from a per-service-day index, with ETags and the front cache) —
+and the share of the district within walking distance of frequent stops."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import anyio
@@ -12,13 +12,12 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
-from app.deps import read_access
-from app.negotiation import JSON, Responder, etag_for, not_modified
-from app.routes.ogc import PROBLEM, ResponderDep, ServiceDep
-from twin import clock
-from twin.errors import InvalidParameter
-from twin.serving import LayerService
-from twin.stop_metrics import parse_clock, parse_window
+from app.deps import LayersDep, ResponderDep, read_access
+from app.errors import PROBLEMS
+from app.negotiation import JSON, etag_for
+from twin.platform import clock
+from twin.transport.metrics import MAX_NEXT, MetricsQuery
+from twin.transport.polling import TransitService
 
 router = APIRouter(prefix="/transport", tags=["public transport"], dependencies=[Depends(read_access)])
 
@@ -29,17 +28,17 @@ DateQuery = Annotated[
 WindowQuery = Annotated[
     str | None, Query(description="HH:MM-HH:MM, hours up to 47 (default: the whole day).")
 ]
-NextQuery = Annotated[int, Query(alias="next", ge=0, le=100, description="Next departures to list.")]
+NextQuery = Annotated[int, Query(alias="next", ge=0, le=MAX_NEXT, description="Next departures to list.")]
 AfterQuery = Annotated[str | None, Query(description="HH:MM: list the next departures after this time.")]
 
 
 @router.get(
-    "/stops/{stop_id}/metrics", summary="Service metrics of a stop on a service day", responses=PROBLEM
+    "/stops/{stop_id}/metrics", summary="Service metrics of a stop on a service day", responses=PROBLEMS
 )
 async def stop_metrics(
     stop_id: Annotated[str, Path(max_length=100)],
     request: Request,
-    layers: ServiceDep,
+    layers: LayersDep,
     responder: ResponderDep,
     day: DateQuery = None,
     window: WindowQuery = None,
@@ -48,14 +47,15 @@ async def stop_metrics(
 ) -> Response:
     """Departures, departures per hour (total and per route and direction), headways, first and last
     departure, routes served, and the next departures; see the README for the definitions."""
-    return await _metrics("stop", stop_id, request, layers, responder, day, window, next_count, after)
+    query = MetricsQuery.parse(day, window, next_count, after, today=clock.today_in_sofia())
+    return await _metrics("stop", stop_id, query, request, layers, responder)
 
 
-@router.get("/stations/{station_id}/metrics", summary="Service metrics of a station", responses=PROBLEM)
+@router.get("/stations/{station_id}/metrics", summary="Service metrics of a station", responses=PROBLEMS)
 async def station_metrics(
     station_id: Annotated[str, Path(max_length=100)],
     request: Request,
-    layers: ServiceDep,
+    layers: LayersDep,
     responder: ResponderDep,
     day: DateQuery = None,
     window: WindowQuery = None,
@@ -63,42 +63,35 @@ async def station_metrics(
     after: AfterQuery = None,
 ) -> Response:
     """The same metrics for a station: all its platforms together (ids as in /collections/stations)."""
-    return await _metrics("station", station_id, request, layers, responder, day, window, next_count, after)
+    query = MetricsQuery.parse(day, window, next_count, after, today=clock.today_in_sofia())
+    return await _metrics("station", station_id, query, request, layers, responder)
 
 
 async def _metrics(
     kind: str,
     place_id: str,
+    query: MetricsQuery,
     request: Request,
-    layers: LayerService,
-    responder: Responder,
-    day: str | None,
-    window: str | None,
-    next_count: int,
-    after: str | None,
+    layers: LayersDep,
+    responder: ResponderDep,
 ) -> Response:
-    service_day = _parse_date(day) if day else clock.today_in_sofia()
-    try:
-        span = parse_window(window) if window else None
-    except ValueError as exc:
-        raise InvalidParameter(str(exc), parameter="window") from exc
-    try:
-        after_s = parse_clock(after) if after else None
-    except ValueError as exc:
-        raise InvalidParameter(str(exc), parameter="after") from exc
     catalog = await layers.catalog()
     version = catalog.collections["stops"].data_version if "stops" in catalog.collections else 0
-    etag = etag_for(f"{kind}-metrics", version, place_id, service_day, span, next_count, after_s)
-    if not_modified(request, etag):
-        return responder.not_modified(request, etag)
-    if (cached := responder.cached(request, etag)) is not None:
-        return cached
-    transit = request.app.state.transit
+    etag = etag_for(f"{kind}-metrics", version, place_id, query.key())
+    if (early := responder.early(request, etag)) is not None:
+        return early
+    transit = _transit(request)
     compute = transit.stop_metrics if kind == "stop" else transit.station_metrics
-    body = await anyio.to_thread.run_sync(
-        lambda: compute(place_id, service_day, span, next_count, after_s, version)
-    )
+    body = await anyio.to_thread.run_sync(lambda: compute(place_id, query, version))
     return responder.store(request, etag, orjson.dumps(body), JSON)
+
+
+def _transit(request: Request) -> TransitService:
+    """The process's transit memory (made on the first poll; it reads through the import engine)."""
+    state = request.app.state
+    if getattr(state, "transit", None) is None:
+        state.transit = TransitService(state.sync_engine)
+    return state.transit  # type: ignore[no-any-return]
 
 
 RESIDENTS_NOTE = (
@@ -108,11 +101,11 @@ RESIDENTS_NOTE = (
 
 
 @router.get(
-    "/coverage", summary="Share of the district within walking distance of frequent stops", responses=PROBLEM
+    "/coverage", summary="Share of the district within walking distance of frequent stops", responses=PROBLEMS
 )
 async def coverage(
     request: Request,
-    layers: ServiceDep,
+    layers: LayersDep,
     responder: ResponderDep,
     day: DateQuery = None,
     window: Annotated[
@@ -141,17 +134,16 @@ async def coverage(
         "detour_factor": detour_factor,
     }
     raw = {name: str(value) for name, value in given.items() if value is not None}
-    params = layers.parameters(collection, raw)
-    etag = etag_for("coverage", collection.data_version, params.model_dump_json())
-    if not_modified(request, etag):
-        return responder.not_modified(request, etag)
-    if (cached := responder.cached(request, etag)) is not None:
-        return cached
-    [figures] = await layers.derived_properties(collection, raw, limit=1)
-    body = {
+    choice = layers.choose(collection, raw)
+    etag = etag_for("coverage", collection.data_version, choice.token)
+    if (early := responder.early(request, etag)) is not None:
+        return early
+    [figures] = await layers.derived_properties(collection, choice, limit=1)
+    assert choice.params is not None
+    body: dict[str, Any] = {
         "service_date": figures["service_date"],
         "window": figures["counted"],
-        "parameters": params.model_dump(mode="json"),
+        "parameters": choice.params.model_dump(mode="json"),
         "radius_m": figures["radius_m"],
         "district_area_m2": figures["district_area_m2"],
         "covered_area_m2": figures["covered_area_m2"],
@@ -162,12 +154,3 @@ async def coverage(
         "layer": "/collections/service_coverage/items" + (f"?{urlencode(raw)}" if raw else ""),
     }
     return responder.store(request, etag, orjson.dumps(body), JSON)
-
-
-def _parse_date(value: str) -> date:
-    try:
-        if len(value) != 10:
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidParameter(f"date must be YYYY-MM-DD, got {value!r}", parameter="date") from exc

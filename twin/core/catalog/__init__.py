@@ -1,0 +1,1 @@
+"""The catalog: layer specifications and provenance, the layer registry, collections as served."""

@@ -1,0 +1,96 @@
+"""Import runs: one row per `twin load` / POST /imports, kept as the audit trail of the data."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from twin.core.tables import import_run
+
+MAX_PAGE = 500
+
+
+def loader_lock_key(loader: str) -> int:
+    """A stable 32-bit advisory-lock key per loader (crc32 keeps it deterministic across processes)."""
+    return zlib.crc32(f"twin-import:{loader}".encode())
+
+
+def try_lock_loader(conn: Connection, loader: str) -> bool:
+    """Take the loader's import lock for this transaction; False when another import holds it."""
+    key = loader_lock_key(loader)
+    return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar())
+
+
+def analyze(conn: Connection, table: str) -> None:
+    """Fresh planner statistics for a table a loader wrote (a name from the loader's own spec)."""
+    conn.execute(text(f'ANALYZE "{table.replace(chr(34), chr(34) * 2)}"'))
+
+
+def start_run(conn: Connection, loader: str, triggered_by: str) -> int:
+    stmt = (
+        import_run.insert()
+        .values(loader=loader, status="running", triggered_by=triggered_by)
+        .returning(import_run.c.id)
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def finish_run(
+    conn: Connection,
+    run_id: int,
+    *,
+    status: str,
+    sources: list[dict[str, str]] | None = None,
+    checksum: str | None = None,
+    row_counts: dict[str, int] | None = None,
+    error: str | None = None,
+    note: str | None = None,
+) -> None:
+    values: dict[str, Any] = {"status": status, "finished_at": func.now(), "error": error, "note": note}
+    if sources is not None:
+        values["sources"] = sources
+    if checksum is not None:
+        values["checksum"] = checksum
+    if row_counts is not None:
+        values["row_counts"] = row_counts
+    conn.execute(update(import_run).where(import_run.c.id == run_id).values(**values))
+
+
+def fail_interrupted(conn: Connection, loader: str, *, except_id: int) -> int:
+    """Runs left 'running' by a process that died: whoever holds the loader's lock may close them."""
+    result = conn.execute(
+        update(import_run)
+        .where(import_run.c.loader == loader, import_run.c.status == "running", import_run.c.id != except_id)
+        .values(status="failed", finished_at=func.now(), error="interrupted: the importing process stopped")
+    )
+    return result.rowcount or 0
+
+
+def last_success(conn: Connection, loader: str) -> dict[str, Any] | None:
+    """The run that wrote the loader's current data: its id, checksum and sources."""
+    stmt = (
+        select(import_run.c.id, import_run.c.checksum, import_run.c.sources)
+        .where(import_run.c.loader == loader, import_run.c.status == "succeeded")
+        .order_by(import_run.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(stmt).mappings().first()
+    return dict(row) if row else None
+
+
+async def get_run(conn: AsyncConnection, run_id: int) -> dict[str, Any] | None:
+    result = await conn.execute(select(import_run).where(import_run.c.id == run_id))
+    row = result.mappings().first()
+    return dict(row) if row else None
+
+
+async def list_runs(
+    conn: AsyncConnection, *, limit: int, before_id: int | None = None
+) -> list[dict[str, Any]]:
+    stmt = select(import_run).order_by(import_run.c.id.desc()).limit(min(limit, MAX_PAGE + 1))
+    if before_id is not None:
+        stmt = stmt.where(import_run.c.id < before_id)
+    return [dict(row) for row in (await conn.execute(stmt)).mappings()]

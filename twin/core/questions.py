@@ -1,0 +1,46 @@
+"""The questions pilots answer for each other. A pilot never imports another: it asks the core's
+inputs (``inputs.get(KEY)`` inside a derived computation) a question declared here, and whichever pilot
+registers a :class:`twin.core.derived.inputs.Provider` for it answers. Each question is a Protocol, so
+the asker is type-checked against the answer without knowing who gives it."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from twin.core.derived.inputs import InputKey
+
+
+class Transit(Protocol):
+    """Public transport as scheduled (the transport pilot answers)."""
+
+    def schedule(self, day: date, window: tuple[int, int] | None = None) -> pd.DataFrame:
+        """Every departure of the service day: ``stop_id``, ``departure_s`` (seconds after the service
+        day's midnight, may pass 86,400), ``route_id``, ``direction_id`` (-1 when the feed gives none),
+        sorted by stop and time; only ``start <= departure_s < end`` when a window is given. A
+        departure is a stop_time one can board at (a trip's last stop is its arrival), trips of
+        frequencies.txt expanded to every headway. A date outside the feed's calendar is a 400 naming
+        ``date``."""
+        ...
+
+    def routes(self) -> pd.DataFrame:
+        """Every route: ``route_id``, ``route_short_name``, ``route_type`` (the GTFS code), ``mode``
+        (tram, metro, rail, bus, trolleybus, …), sorted by route_id."""
+        ...
+
+    def stops_near(
+        self, points_xy: np.ndarray, radius_m: float, day: date, window: tuple[int, int]
+    ) -> pd.DataFrame:
+        """The stops within `radius_m` (straight line, UTM 34N metres) of each point, with their
+        departures per hour in the window (all routes): ``point`` (row of `points_xy`), ``stop_id``,
+        ``stop_name``, ``distance_m``, ``departures``, ``departures_per_hour``; sorted by point and
+        distance."""
+        ...
+
+
+TRANSIT: InputKey[Transit] = InputKey(
+    "transit", "scheduled public transport: departures, routes and stops near a place"
+)

@@ -1,0 +1,255 @@
+"""Serving layers: the live catalog, derived layers computed on demand, and feature/tile queries.
+
+The web layer asks this service; it answers in plain values (feature texts, cursors, tile bytes) and
+never renders HTTP. It keeps the catalog current through :class:`twin.core.versions.LayerVersions`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from twin.core.catalog import store as catalog_store
+from twin.core.catalog.model import Catalog, Collection
+from twin.core.crs import Crs
+from twin.core.derived import store as derived_store
+from twin.core.derived.contract import RESULT_PARAMETER
+from twin.core.derived.engine import materialize, register_all
+from twin.core.errors import InvalidParameter, NotFound
+from twin.core.features import store as features_store
+from twin.core.features.cursor import from_keys
+from twin.core.features.query import ItemsQuery, parse_items_query
+from twin.core.registry import derived_layers
+from twin.core.versions import LayerVersions, announce
+from twin.platform.db import connect, database_url, libpq_url
+from twin.platform.settings import Settings
+
+log = logging.getLogger("twin.serving")
+
+BOUND_TTL_SECONDS = 60.0
+"""How long a known derived result is trusted without asking the database (results used within
+the last ten minutes are never pruned, see twin.core.derived.store.prune_runs)."""
+
+
+@dataclass(frozen=True)
+class Page:
+    features: str
+    """The features' GeoJSON texts, joined with commas (as PostGIS wrote them)."""
+    number_returned: int
+    number_matched: int | None
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+@dataclass(frozen=True)
+class DerivedChoice:
+    """Which result of a derived layer a request asks for: the one for these parameters (validated,
+    defaults filled in), or a stored result named by ``result``. Empty for a base layer."""
+
+    params: BaseModel | None = None
+    result: str | None = None
+
+    @property
+    def token(self) -> str | None:
+        """What distinguishes the answer in ETags and caches (today's default date included)."""
+        if self.result is not None:
+            return f"result:{self.result}"
+        return None if self.params is None else self.params.model_dump_json()
+
+
+class LayerService:
+    def __init__(self, settings: Settings, engine: AsyncEngine, sync_engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.sync_engine = sync_engine
+        self.versions = LayerVersions(
+            libpq_url(database_url(settings)),
+            self._read_fingerprint,
+            connect_timeout=settings.db_connect_timeout,
+        )
+        self._catalog: Catalog | None = None
+        self._lock = asyncio.Lock()
+        # (layer, data version, parameters) -> (stored result, when checked): a derived request whose
+        # result is known costs no write and no extra round trip.
+        self._bound: dict[tuple[str, int, str], tuple[str, float]] = {}
+        # Derived computations are CPU-bound: a burst of new parameters queues instead of piling up.
+        self._computing = asyncio.Semaphore(2)
+
+    async def start(self) -> None:
+        self.versions.start()
+        try:
+            await anyio.to_thread.run_sync(self._register_derived)
+        except (DBAPIError, OSError) as exc:  # the database may be down at start-up: imports do it later
+            log.warning("derived layers not registered at start-up", extra={"error": str(exc)[:200]})
+
+    def _register_derived(self) -> None:
+        """A derived layer appears once its pilot is installed (and its inputs are loaded)."""
+        with self.sync_engine.begin() as conn:
+            register_all(conn)
+            announce(conn, "derived")
+
+    async def stop(self) -> None:
+        await self.versions.stop()
+
+    async def _read_fingerprint(self) -> str:
+        async with connect(self.engine) as conn:
+            return await catalog_store.fingerprint(conn)
+
+    async def catalog(self) -> Catalog:
+        """The catalog as of now: rebuilt only when a layer was added or got new data."""
+        fingerprint = await self.versions.fingerprint()
+        current = self._catalog
+        if current is not None and current.fingerprint == fingerprint:
+            return current
+        async with self._lock:
+            if self._catalog is None or self._catalog.fingerprint != fingerprint:
+                async with connect(self.engine) as conn:
+                    self._catalog = await catalog_store.load_catalog(conn, derived_layers())
+            return self._catalog
+
+    async def after_write(self) -> None:
+        """Called by this process after it changed data, before answering: no stale read follows."""
+        await self.versions.refresh()
+
+    # -- derived layers ----------------------------------------------------------------------------
+    @staticmethod
+    def derived_fields(collection: Collection) -> frozenset[str]:
+        """The request parameters a collection takes besides the standard ones: a derived layer's own,
+        and ``result``."""
+        if collection.derived is None:
+            return frozenset()
+        return frozenset(collection.derived.parameters.model_fields) | {RESULT_PARAMETER}
+
+    @staticmethod
+    def choose(collection: Collection, raw: Mapping[str, Any]) -> DerivedChoice:
+        """The derived result a request asks for, its parameters validated once: a bad one is a 400
+        naming it."""
+        layer = collection.derived
+        if layer is None:
+            return DerivedChoice()
+        if RESULT_PARAMETER in raw:
+            others = sorted(set(raw) - {RESULT_PARAMETER})
+            if others:
+                raise InvalidParameter(
+                    f"{RESULT_PARAMETER} names a stored result with its parameters: drop {others[0]!r}",
+                    parameter=others[0],
+                )
+            return DerivedChoice(result=str(raw[RESULT_PARAMETER]))
+        try:
+            return DerivedChoice(params=layer.parameters.model_validate(dict(raw)))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = ".".join(str(p) for p in first["loc"]) or "parameters"
+            raise InvalidParameter(f"{name}: {first['msg']}", parameter=name) from exc
+
+    async def bind(self, collection: Collection, choice: DerivedChoice) -> Collection:
+        """A derived collection restricted to the chosen result, computed if needed (once; later calls
+        find it stored)."""
+        if collection.derived is None:
+            return collection
+        if choice.result is not None:
+            return collection.bound_to(await self._stored(collection, choice.result))
+        assert choice.params is not None
+        token = (collection.id, collection.data_version, choice.params.model_dump_json())
+        known = self._bound.get(token)
+        if known is not None and time.monotonic() - known[1] < BOUND_TTL_SECONDS:
+            return collection.bound_to(known[0])
+        key, _count = await self.compute(collection, choice.params)
+        if len(self._bound) > 10_000:
+            self._bound.clear()
+        self._bound[token] = (key, time.monotonic())
+        return collection.bound_to(key)
+
+    async def compute(self, collection: Collection, params: BaseModel) -> tuple[str, int]:
+        """The stored result for these parameters (computed now when there is none): (key, features)."""
+        layer = collection.derived
+        assert layer is not None
+        async with self._computing:
+            return await anyio.to_thread.run_sync(lambda: materialize(self.sync_engine, layer, params))
+
+    async def _stored(self, collection: Collection, result: str) -> str:
+        async with connect(self.engine) as conn:
+            run = await derived_store.read_run(conn, result)
+            current = await derived_store.current_versions(conn, list(run["input_versions"]) if run else [])
+        if run is None or run["layer_id"] != collection.id:
+            raise NotFound(
+                f"collection {collection.id!r} has no stored result {result!r} (results unused for a while "
+                "are forgotten: POST the parameters again)",
+                parameter=RESULT_PARAMETER,
+            )
+        if current != run["input_versions"]:
+            raise NotFound(
+                f"result {result!r} was computed from data that has since been replaced; POST the "
+                "parameters again",
+                parameter=RESULT_PARAMETER,
+            )
+        return result
+
+    async def derived_properties(
+        self, collection: Collection, choice: DerivedChoice, limit: int = 10
+    ) -> list[dict[str, Any]]:
+        """The properties of a derived result (computed once, as for /items), for endpoints that answer
+        figures rather than features."""
+        bound = await self.bind(collection, choice)
+        async with connect(self.engine) as conn:
+            return await derived_store.result_properties(conn, bound.fixed_params["cache_key"], limit)
+
+    # -- queries -------------------------------------------------------------------------------------
+    def parse(self, collection: Collection, params: Mapping[str, str]) -> ItemsQuery:
+        return parse_items_query(
+            collection,
+            params,
+            default_limit=self.settings.items_default_limit,
+            max_limit=self.settings.items_max_limit,
+            derived_fields=self.derived_fields(collection),
+        )
+
+    async def page(self, collection: Collection, query: ItemsQuery) -> Page:
+        backwards = query.cursor is not None and not query.cursor.forward
+        async with connect(self.engine) as conn:
+            row = await features_store.read_page(conn, collection, query)
+            fetched = int(row["fetched"])
+            more = fetched > query.limit
+            returned = min(fetched, query.limit)
+            # numberMatched: carried by the cursor on later pages; an unfilled first page is its own
+            # count; otherwise counted once, on the first page, for layers small enough.
+            if query.cursor is not None:
+                matched = query.cursor.matched
+            elif not more:
+                matched = returned
+            elif collection.row_estimate <= self.settings.exact_count_max:
+                matched = await features_store.count(conn, collection, query)
+            else:
+                matched = None
+        first, last = (
+            (row["scan_last"], row["scan_first"]) if backwards else (row["scan_first"], row["scan_last"])
+        )
+        next_cursor = prev_cursor = None
+        if returned and (more if not backwards else True):
+            next_cursor = from_keys(last, True, matched, query.digest).encode()
+        if returned and (more if backwards else query.cursor is not None):
+            prev_cursor = from_keys(first, False, matched, query.digest).encode()
+        return Page(row["features"] or "", returned, matched, next_cursor, prev_cursor)
+
+    async def feature(self, collection: Collection, feature_id: str, crs: Crs) -> str:
+        async with connect(self.engine) as conn:
+            found = await features_store.read_feature(conn, collection, feature_id, crs)
+        if found is None:
+            raise NotFound(
+                f"collection {collection.id!r} has no feature {feature_id!r}", featureId=feature_id
+            )
+        return found
+
+    async def tile(self, collection: Collection, z: int, x: int, y: int) -> bytes:
+        async with connect(self.engine) as conn:
+            return await features_store.read_tile(conn, collection, z, x, y, self.settings.tile_max_features)

@@ -1,0 +1,2 @@
+"""The platform: settings, database, migrations, logging, clock, API keys, the CLI and the private
+PostgreSQL cluster."""

@@ -1,0 +1,117 @@
+"""Settings, read from the environment (prefix ``TWIN_``) or a ``.env`` file; validated at start-up."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Every setting of the twin. The README's table is generated from these fields' descriptions."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TWIN_", env_file=PROJECT_ROOT / ".env", extra="ignore", populate_by_name=True
+    )
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "TWIN_DATABASE_URL"),
+        description="PostgreSQL/PostGIS URL (postgresql://user:pass@host:port/db). "
+        "Unset: the twin provisions and uses its own private cluster under TWIN_HOME.",
+    )
+    home: Path = Field(
+        default=PROJECT_ROOT / ".twin",
+        description="Folder for the private cluster, the source cache and other local state (git-ignored).",
+    )
+    db_name: str = Field(
+        default="twin",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="Database name inside the private cluster (ignored when DATABASE_URL is set).",
+    )
+    pg_port: int = Field(
+        default=54329,
+        ge=1024,
+        le=65535,
+        description="TCP port of the private cluster (127.0.0.1 only).",
+    )
+    pg_dir: Path | None = Field(
+        default=None,
+        description="Folder of the private cluster. Default: TWIN_HOME/pg (when running as root and the "
+        "postgres user cannot reach it, a folder under /var/tmp).",
+    )
+    sources_dir: Path | None = Field(
+        default=None,
+        description="Local mirror of the public sources (e.g. ../shared/data). Unset: sources are "
+        "downloaded from their URLs into TWIN_HOME/cache.",
+    )
+    manifest: Path = Field(
+        default=PROJECT_ROOT / "data" / "sources.toml",
+        description="The source manifest (id, URL, sha256, licence, attribution, loader of every source).",
+    )
+    require_read_key: bool = Field(
+        default=False,
+        description="Require an API key (any role) for reads too, not only for writes.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="Structured JSON logs (one object per line) or plain text."
+    )
+    host: str = Field(default="127.0.0.1", description="Address `twin serve` binds.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `twin serve` binds.")
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
+    db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections per worker.")
+    db_connect_timeout: float = Field(
+        default=3.0, gt=0, le=60, description="Seconds to wait for a database connection."
+    )
+    fetch_retries: int = Field(default=3, ge=0, le=10, description="Retries per source download.")
+    fetch_backoff: float = Field(
+        default=1.0, ge=0, le=60, description="Seconds before the first retry; doubles on each retry."
+    )
+
+    items_default_limit: int = Field(
+        default=10, ge=1, le=10_000, description="Features per page when a request sets no `limit`."
+    )
+    items_max_limit: int = Field(default=10_000, ge=1, le=100_000, description="Largest `limit` accepted.")
+    exact_count_max: int = Field(
+        default=500_000,
+        ge=0,
+        description="numberMatched is counted exactly (first page only) for layers up to this many rows; "
+        "larger layers omit it.",
+    )
+    tile_max_features: int = Field(default=20_000, ge=1, description="Features per vector tile, at most.")
+    response_cache_mb: int = Field(
+        default=256, ge=0, le=65_536, description="Memory per worker for finished responses (0 = off)."
+    )
+    upload_max_mb: int = Field(
+        default=200, ge=1, le=10_000, description="Largest file accepted by an upload import, in MiB."
+    )
+    http_max_age: int = Field(
+        default=0,
+        ge=0,
+        le=86_400,
+        description="Cache-Control max-age (s) of layer responses; clients revalidate with ETag after it.",
+    )
+
+    @field_validator("database_url", "pg_dir", "sources_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("home", "pg_dir", "sources_dir", "manifest")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    @cached_property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def uses_private_cluster(self) -> bool:
+        return self.database_url is None

@@ -1,1 +1,0 @@
-"""Repositories: every SQL statement of the twin lives here. Functions take a connection explicitly."""

@@ -1,0 +1,1 @@
+"""The transport pilot's SQL: writing a feed, and reading schedules and stops."""
