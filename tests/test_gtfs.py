@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from twin.transport.gtfs import frequencies
-from twin.transport.gtfs import MAX_PROBLEMS, Feed, FeedError, Problem, read_feed
+from twin.transport.gtfs import MAX_PROBLEMS, Feed, FeedError, Problem, frequencies, read_feed
 
 TINY = Path(__file__).parent / "fixtures" / "gtfs_tiny"
 

@@ -25,8 +25,8 @@ from twin.platform.cli import app
 from twin.platform.db import make_sync_engine
 from twin.platform.keys import create_key
 from twin.platform.settings import Settings
-from twin.transport.gtfs import archive
 from twin.transport import importer as gtfs_importer
+from twin.transport.gtfs import archive
 
 FIXTURE = Path(__file__).parent / "fixtures" / "gtfs_tiny"
 ZIP = {"Content-Type": "application/zip"}
