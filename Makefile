@@ -14,7 +14,7 @@ db-down:
 	./.venv/bin/twin db down
 
 lint:
-	./.venv/bin/ruff check . && ./.venv/bin/ruff format --check . && ./.venv/bin/mypy
+	./.venv/bin/ruff check . && ./.venv/bin/ruff format --check . && ./.venv/bin/mypy && ./.venv/bin/lint-imports
 
 format:
 	./.venv/bin/ruff check --fix . && ./.venv/bin/ruff format .

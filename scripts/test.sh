@@ -9,6 +9,8 @@ say "lint and format (ruff)"
 "$VENV/bin/ruff" format --check .
 say "types (mypy)"
 "$VENV/bin/mypy"
+say "import contracts (import-linter: the core imports no pilot, pilots no other pilot, routers no router)"
+"$VENV/bin/lint-imports"
 say "database"
 "$VENV/bin/twin" db up
 say "tests"

@@ -3,30 +3,26 @@ migrated once per session and loaded with Lozenets from the source mirror."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import Engine, text
 
 from app.main import create_app
-from tests.live import LiveServer
+from tests.support.databases import ProcessServer, scratch_database
+from tests.support.live import LiveServer
 from twin.core.imports.manifest import Manifest, load_manifest
 from twin.core.imports.runner import run_import
 from twin.core.registry import loaders
 from twin.platform import migrate
-from twin.platform.cluster import create_database
-from twin.platform.db import database_url, libpq_url, make_sync_engine
+from twin.platform.db import make_sync_engine
 from twin.platform.keys import create_key
 from twin.platform.settings import PROJECT_ROOT, Settings
 
@@ -39,14 +35,6 @@ def base_settings() -> Settings:
     if settings.sources_dir is None:
         pytest.exit("TWIN_SOURCES_DIR must name the source mirror (scripts/test.sh sets it)", returncode=2)
     return settings
-
-
-def scratch_database(settings: Settings, name: str) -> Settings:
-    """Settings pointing at a freshly (re)created database `name` on the test server."""
-    admin = database_url(settings, "postgres")
-    create_database(libpq_url(admin), name, drop_first=True)
-    url = libpq_url(database_url(settings, name))
-    return settings.model_copy(update={"database_url": SecretStr(url)})
 
 
 @pytest.fixture(scope="session")
@@ -73,22 +61,6 @@ def server(settings: Settings, engine: Engine) -> Iterator[LiveServer]:
     """The app served by uvicorn on a free loopback port: real HTTP, as GIS clients see it."""
     with LiveServer(create_app(settings)) as live:
         yield live
-
-
-@dataclass(frozen=True)
-class ProcessServer:
-    url: str
-    log: Path
-
-    def requests_to(self, path: str) -> list[dict[str, Any]]:
-        """The request-log entries for a path, as the server wrote them."""
-        entries = []
-        for line in self.log.read_text().splitlines():
-            if line.startswith("{"):
-                entry = json.loads(line)
-                if entry.get("msg") == "request" and entry.get("path") == path:
-                    entries.append(entry)
-        return entries
 
 
 @pytest.fixture(scope="session")
@@ -171,18 +143,3 @@ def mirror_copy(settings: Settings, tmp_path: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.symlink_to(source)
     return tmp_path
-
-
-def stored_grid_count(engine: Engine, cell_size: int = 100) -> int:
-    """Cells in the most recently used stored grid of this size (what the API serves)."""
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                text(
-                    "SELECT feature_count FROM derived_run WHERE layer_id = 'lozenets_grid'"
-                    " AND params = jsonb_build_object('cell_size', CAST(:size AS integer))"
-                    " ORDER BY last_used_at DESC LIMIT 1"
-                ),
-                {"size": cell_size},
-            ).scalar_one()
-        )

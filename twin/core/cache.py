@@ -23,16 +23,11 @@ class ResponseCache:
         self._max = max_bytes
         self._size = 0
         self._entries: OrderedDict[Hashable, CachedResponse] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
 
     def get(self, key: Hashable) -> CachedResponse | None:
         entry = self._entries.get(key)
-        if entry is None:
-            self.misses += 1
-            return None
-        self._entries.move_to_end(key)
-        self.hits += 1
+        if entry is not None:
+            self._entries.move_to_end(key)
         return entry
 
     def put(self, key: Hashable, entry: CachedResponse) -> None:

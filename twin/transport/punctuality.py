@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, insert, text
+from sqlalchemy import Connection
 
 from twin.core.catalog.specs import LayerSpec
 from twin.core.errors import SourceError
 from twin.core.imports.loader import Loader
-from twin.transport.tables import line_punctuality
+from twin.transport.store import punctuality as store
 
 MONTH = "2026-06"
 """The one complete month published (2026-07 holds a single day, which the source says not to use)."""
@@ -117,11 +117,7 @@ def read_punctuality(paths: Mapping[str, Path]) -> list[dict[str, Any]]:
 
 
 def load(conn: Connection, paths: Mapping[str, Path]) -> dict[str, int]:
-    rows = read_punctuality(paths)
-    conn.execute(text("DELETE FROM line_punctuality"))
-    if rows:
-        conn.execute(insert(line_punctuality), rows)
-    return {"line_punctuality": len(rows)}
+    return {"line_punctuality": store.replace_lines(conn, read_punctuality(paths))}
 
 
 LOADER = Loader(

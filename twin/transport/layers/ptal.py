@@ -135,6 +135,25 @@ class PtalResult:
     bands: np.ndarray[Any, np.dtype[np.object_]]
 
 
+Array = np.ndarray[Any, Any]
+
+
+@dataclass(frozen=True)
+class _Saps:
+    """The service access points prepared once: per row (a route at a stop) its reach, waiting time,
+    route and weighting group; the stops once each, with their rows as contiguous runs."""
+
+    reach_m: Array
+    awt: Array
+    route_code: Array
+    route_names: Array
+    mode_code: Array
+    stop_xy: Array
+    by_stop: Array
+    per_stop: Array
+    first_row: Array
+
+
 def ptal_index(
     points_xy: np.ndarray[Any, Any],
     saps: pd.DataFrame,
@@ -161,18 +180,38 @@ def ptal_index(
     points = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
     n = len(points)
     saps = saps[saps["frequency"] > 0]
-    empty = PtalResult(
+    if n == 0 or saps.empty:
+        return _no_service(n)
+    prepared = _prepare(saps)
+    p_point, p_stop, p_dist = _stops_in_reach(points, prepared, detour_factor, chunk)
+    point, row, walk_min = _routes_in_reach(p_point, p_stop, p_dist, prepared, detour_factor)
+    if len(row) == 0:
+        return _no_service(n)
+    nearest = np.full(n, np.inf)
+    np.minimum.at(nearest, point, walk_min)
+    point, route, edf, mode = _best_stop_per_route(point, row, walk_min, prepared)
+    ai = _weighted_index(point, route, edf, mode, n)
+    return PtalResult(
+        ai.astype(np.float64),
+        np.bincount(point, minlength=n).astype(np.int64),
+        _best_routes(point, route, edf, prepared.route_names, n),
+        np.where(np.isfinite(nearest), nearest, np.nan),
+        bands_of(ai),
+    )
+
+
+def _no_service(n: int) -> PtalResult:
+    return PtalResult(
         np.zeros(n),
         np.zeros(n, dtype=np.int64),
         np.full(n, None, dtype=object),
         np.full(n, np.nan),
         np.full(n, "0", dtype=object),
     )
-    if n == 0 or saps.empty:
-        return empty
 
+
+def _prepare(saps: pd.DataFrame) -> _Saps:
     is_bus = saps["mode"].isin(BUS_MODES).to_numpy()
-    reach_m = np.where(is_bus, BUS_CATCHMENT_M, RAIL_CATCHMENT_M)
     awt = 0.5 * 60.0 / saps["frequency"].to_numpy(np.float64) + np.where(
         is_bus, BUS_RELIABILITY_MIN, RAIL_RELIABILITY_MIN
     )
@@ -180,77 +219,94 @@ def ptal_index(
     # The weighting groups: every bus-like mode is one (see the module's adaptations).
     groups = np.where(is_bus, "bus", saps["mode"].to_numpy(str))
     _groups, mode_code = np.unique(groups, return_inverse=True)
-
     # Stops once each, and the rows (routes) of each stop as a contiguous run, so that a
     # (point, stop) pair expands to its routes without a Python loop.
     stop_names, stop_of_row = np.unique(saps["stop_id"].to_numpy(str), return_inverse=True)
-    by_stop = np.argsort(stop_of_row, kind="stable")
     per_stop = np.bincount(stop_of_row, minlength=len(stop_names))
-    first_row = np.cumsum(per_stop) - per_stop
     stop_xy = np.zeros((len(stop_names), 2))
     stop_xy[stop_of_row] = saps[["x", "y"]].to_numpy(np.float64)
+    return _Saps(
+        reach_m=np.where(is_bus, BUS_CATCHMENT_M, RAIL_CATCHMENT_M),
+        awt=awt,
+        route_code=route_code,
+        route_names=route_names,
+        mode_code=mode_code,
+        stop_xy=stop_xy,
+        by_stop=np.argsort(stop_of_row, kind="stable"),
+        per_stop=per_stop,
+        first_row=np.cumsum(per_stop) - per_stop,
+    )
 
-    radius = float(reach_m.max()) / detour_factor
+
+def _stops_in_reach(
+    points: Array, saps: _Saps, detour_factor: float, chunk: int
+) -> tuple[Array, Array, Array]:
+    """(point, stop, straight-line distance) of every stop within the longest catchment of a point, in
+    blocks of points, each a vectorised distance matrix."""
+    reach = float(saps.reach_m.max())
+    radius = reach / detour_factor
     lo, hi = points.min(axis=0) - radius, points.max(axis=0) + radius
-    near = np.flatnonzero(np.all((stop_xy >= lo) & (stop_xy <= hi), axis=1))
+    near = np.flatnonzero(np.all((saps.stop_xy >= lo) & (saps.stop_xy <= hi), axis=1))
     pair_point, pair_stop, pair_dist = [], [], []
-    for begin in range(0, n, chunk):  # blocks of points, each a vectorised distance matrix
+    for begin in range(0, len(points), chunk):
         block = points[begin : begin + chunk]
         dist = np.hypot(
-            block[:, None, 0] - stop_xy[None, near, 0], block[:, None, 1] - stop_xy[None, near, 1]
+            block[:, None, 0] - saps.stop_xy[None, near, 0], block[:, None, 1] - saps.stop_xy[None, near, 1]
         )
-        i, j = np.nonzero(dist * detour_factor <= reach_m.max())
+        i, j = np.nonzero(dist * detour_factor <= reach)
         pair_point.append(i + begin)
         pair_stop.append(near[j])
         pair_dist.append(dist[i, j])
     p_point, p_stop, p_dist = (np.concatenate(a) for a in (pair_point, pair_stop, pair_dist))
+    return p_point, p_stop, p_dist
 
-    # (point, stop) -> (point, route at that stop)
-    count = per_stop[p_stop]
+
+def _routes_in_reach(
+    p_point: Array, p_stop: Array, p_dist: Array, saps: _Saps, detour_factor: float
+) -> tuple[Array, Array, Array]:
+    """(point, route row, walk minutes) of every route at a stop within its mode's catchment."""
+    count = saps.per_stop[p_stop]
     offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    row = by_stop[np.repeat(first_row[p_stop], count) + offset]
+    row = saps.by_stop[np.repeat(saps.first_row[p_stop], count) + offset]
     point = np.repeat(p_point, count)
     walk_m = np.repeat(p_dist, count) * detour_factor
-    keep = walk_m <= reach_m[row]
-    row, point, walk_m = row[keep], point[keep], walk_m[keep]
-    if len(row) == 0:
-        return empty
-    walk_min = walk_m / WALK_M_PER_MIN
-    tat = walk_min + awt[row]
+    keep = walk_m <= saps.reach_m[row]
+    return point[keep], row[keep], walk_m[keep] / WALK_M_PER_MIN
 
-    nearest = np.full(n, np.inf)
-    np.minimum.at(nearest, point, walk_min)
 
-    # Each route once per point, at its SAP with the smallest TAT.
-    route = route_code[row]
+def _best_stop_per_route(
+    point: Array, row: Array, walk_min: Array, saps: _Saps
+) -> tuple[Array, Array, Array, Array]:
+    """Each route once per point, at its SAP with the smallest total access time: (point, route, EDF,
+    weighting group)."""
+    tat = walk_min + saps.awt[row]
+    route = saps.route_code[row]
     order = np.lexsort((tat, route, point))
     point, route, tat, row = point[order], route[order], tat[order], row[order]
     first = np.ones(len(point), dtype=bool)
     first[1:] = (point[1:] != point[:-1]) | (route[1:] != route[:-1])
-    point, route, edf, mode = point[first], route[first], 30.0 / tat[first], mode_code[row[first]]
+    return point[first], route[first], 30.0 / tat[first], saps.mode_code[row[first]]
 
-    # Per point and mode: the highest EDF in full, the others at half.
+
+def _weighted_index(point: Array, route: Array, edf: Array, mode: Array, n: int) -> Array:
+    """Per point and weighting group: the highest EDF in full, the others at half; summed over groups."""
     order = np.lexsort((route, -edf, mode, point))
-    point, route, edf, mode = point[order], route[order], edf[order], mode[order]
+    point, edf, mode = point[order], edf[order], mode[order]
     head = np.ones(len(point), dtype=bool)
     head[1:] = (point[1:] != point[:-1]) | (mode[1:] != mode[:-1])
     starts = np.flatnonzero(head)
     total = np.add.reduceat(edf, starts)
     best = edf[starts]
-    ai = np.bincount(point[starts], weights=best + 0.5 * (total - best), minlength=n)
+    return np.bincount(point[starts], weights=best + 0.5 * (total - best), minlength=n)
 
-    routes = np.bincount(point, minlength=n)
+
+def _best_routes(point: Array, route: Array, edf: Array, route_names: Array, n: int) -> Array:
+    """The route with the highest EDF at each point (ties: the smallest route_id), None without any."""
     order = np.lexsort((route, -edf, point))
     leader = order[np.r_[True, point[order][1:] != point[order][:-1]]]
     best_route = np.full(n, None, dtype=object)
     best_route[point[leader]] = route_names[route[leader]]
-    return PtalResult(
-        ai.astype(np.float64),
-        routes.astype(np.int64),
-        best_route,
-        np.where(np.isfinite(nearest), nearest, np.nan),
-        bands_of(ai),
-    )
+    return best_route
 
 
 class PtalParameters(PeakParameters):

@@ -78,6 +78,15 @@ _STOP_COLUMNS = (
     "route_count",
     "geom",
 )
+_ROUTE_COLUMNS = (
+    "route_id",
+    "agency_id",
+    "route_short_name",
+    "route_long_name",
+    "route_type",
+    "route_color",
+    "route_text_color",
+)
 ROUTE_LINE_COLUMNS = (
     "route_dir",
     "route_id",
@@ -119,7 +128,26 @@ def replace_feed(
     # is far cheaper than an index insertion per row.
     for drop, _create in _REBUILT_INDEXES:
         conn.execute(text(drop))
-    counts = {
+    counts = _copy_bulk(conn, feed)
+    # The server builds the keys (the longest step after the COPY) while the layers are computed here.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gtfs-keys") as pool:
+        keys = pool.submit(_create_indexes, conn)
+        computed = layers()
+    keys.result()
+    counts.update(_copy_small(conn, feed))
+    counts.update(_copy_layers(conn, computed))
+    _record_feed(conn, feed, checksum, counts)
+    # Fresh statistics where plans depend on them: trips (joined to stop_times, filtered by service) here,
+    # the layers' tables by the import runner. stop_times is left to autovacuum's analyze, which follows
+    # within a minute of the commit (building its primary key has already set its row count, the figure
+    # its plans need at once); the other tables have a few rows each, planned alike either way.
+    conn.execute(text("ANALYZE gtfs_trip"))
+    return counts
+
+
+def _copy_bulk(conn: Connection, feed: Feed) -> dict[str, int]:
+    """The two big tables, written while their keys are dropped."""
+    return {
         "stop_times": _copy(
             conn,
             "gtfs_stop_time",
@@ -133,46 +161,46 @@ def replace_feed(
             ["trip_id", "route_id", "service_id", "trip_headsign", "direction_id", "shape_id"],
         ),
     }
-    # The server builds the keys (the longest step after the COPY) while the layers are computed here.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gtfs-keys") as pool:
-        keys = pool.submit(_create_indexes, conn)
-        computed = layers()
-    keys.result()
-    counts["agency"] = _copy(
-        conn, "gtfs_agency", feed.agency, ["agency_id", "agency_name", "agency_url", "agency_timezone"]
-    )
-    counts["routes"] = _copy(
-        conn,
-        "gtfs_route",
-        feed.routes,
-        [
-            "route_id",
-            "agency_id",
-            "route_short_name",
-            "route_long_name",
-            "route_type",
-            "route_color",
-            "route_text_color",
-        ],
-    )
-    if feed.calendar is not None:
-        counts["calendar"] = _copy(
-            conn, "gtfs_calendar", feed.calendar, ["service_id", *GTFS_DAYS, "start_date", "end_date"]
-        )
-    if feed.calendar_dates is not None:
-        counts["calendar_dates"] = _copy(
-            conn, "gtfs_calendar_date", feed.calendar_dates, ["service_id", "date", "exception_type"]
-        )
-    if feed.frequencies is not None:
-        counts["frequencies"] = _copy(
-            conn, "gtfs_frequency", feed.frequencies, ["trip_id", "start_s", "end_s", "headway_secs"]
-        )
-    counts["stops"] = _copy(conn, "gtfs_stop", computed.stops, _STOP_COLUMNS)
-    counts["shapes"] = _copy(conn, "gtfs_shape", computed.shapes, ["shape_id", "point_count", "geom"])
-    counts["route_lines"] = _copy(conn, "gtfs_route_line", computed.route_lines, ROUTE_LINE_COLUMNS)
-    # Geodesic, so the figure is right wherever the feed is (a few hundred lines: cheap).
-    conn.execute(text("UPDATE gtfs_route_line SET length_m = ST_Length(geom::geography)"))
 
+
+def _copy_small(conn: Connection, feed: Feed) -> dict[str, int]:
+    """Agency, routes, the calendars and frequencies (those the feed has)."""
+    counts = {
+        "agency": _copy(
+            conn, "gtfs_agency", feed.agency, ["agency_id", "agency_name", "agency_url", "agency_timezone"]
+        ),
+        "routes": _copy(conn, "gtfs_route", feed.routes, _ROUTE_COLUMNS),
+    }
+    optional = (
+        ("calendar", "gtfs_calendar", feed.calendar, ["service_id", *GTFS_DAYS, "start_date", "end_date"]),
+        (
+            "calendar_dates",
+            "gtfs_calendar_date",
+            feed.calendar_dates,
+            ["service_id", "date", "exception_type"],
+        ),
+        ("frequencies", "gtfs_frequency", feed.frequencies, ["trip_id", "start_s", "end_s", "headway_secs"]),
+    )
+    for name, table, frame, columns in optional:
+        if frame is not None:
+            counts[name] = _copy(conn, table, frame, columns)
+    return counts
+
+
+def _copy_layers(conn: Connection, computed: FeedLayers) -> dict[str, int]:
+    """What the layers serve: stops with their routes, shapes and route lines (with geodesic lengths,
+    right wherever the feed is; a few hundred lines, cheap)."""
+    counts = {
+        "stops": _copy(conn, "gtfs_stop", computed.stops, _STOP_COLUMNS),
+        "shapes": _copy(conn, "gtfs_shape", computed.shapes, ["shape_id", "point_count", "geom"]),
+        "route_lines": _copy(conn, "gtfs_route_line", computed.route_lines, ROUTE_LINE_COLUMNS),
+    }
+    conn.execute(text("UPDATE gtfs_route_line SET length_m = ST_Length(geom::geography)"))
+    return counts
+
+
+def _record_feed(conn: Connection, feed: Feed, checksum: str, counts: dict[str, int]) -> None:
+    """The one row of gtfs_feed: checksum, feed_info, service span, counts, when it was loaded."""
     start, end = _service_span(feed)
     info = feed.feed_info.iloc[0].to_dict() if feed.feed_info is not None and len(feed.feed_info) else {}
     conn.execute(
@@ -191,12 +219,6 @@ def replace_feed(
             "counts": orjson.dumps(counts).decode(),
         },
     )
-    # Fresh statistics where plans depend on them: trips (joined to stop_times, filtered by service) here,
-    # the layers' tables by the import runner. stop_times is left to autovacuum's analyze, which follows
-    # within a minute of the commit (building its primary key has already set its row count, the figure
-    # its plans need at once); the other tables have a few rows each, planned alike either way.
-    conn.execute(text("ANALYZE gtfs_trip"))
-    return counts
 
 
 def _create_indexes(conn: Connection) -> None:

@@ -18,8 +18,7 @@ import pytest
 import shapely
 from sqlalchemy import Engine, text
 
-from tests.test_gtfs_import import feed_zip, loaded  # noqa: F401  (fixtures)
-from tests.test_ogc_features import features, follow
+from tests.support.api import features, follow
 from twin.core.errors import SourceError
 from twin.core.imports.manifest import Manifest
 from twin.core.imports.runner import run_import
@@ -164,9 +163,9 @@ def _raw_csv(archive_path: Path, name: str) -> list[dict[str, str]]:
 
 def test_route_reliability_on_the_real_feeds(
     punctuality: None,
-    loaded: None,  # noqa: F811
+    loaded: None,
     client: httpx.Client,
-    feed_zip: Path,  # noqa: F811
+    feed_zip: Path,
     raw_index: list[dict[str, Any]],
 ) -> None:
     # The imports reach the server's catalog by NOTIFY, a moment after they commit.

@@ -11,10 +11,9 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from tests.test_api import assert_problem
-from tests.test_gtfs_import import feed_zip, loaded  # noqa: F401  (fixtures)
-from tests.test_ogc_features import features, to_utm
-from tests.test_ptal import AM_PEAK, WEEKDAY, RawFeed, district, raw  # noqa: F401  (fixtures)
+from tests.support.api import assert_problem, features
+from tests.support.geo import to_utm
+from tests.support.gtfs_raw import AM_PEAK, WEEKDAY, RawFeed
 
 
 def coverage_by_hand(
@@ -36,9 +35,9 @@ def coverage_by_hand(
 
 @pytest.mark.parametrize("threshold", [6, 20])
 def test_coverage_matches_an_independent_computation(
-    loaded: None,  # noqa: F811
-    raw: RawFeed,  # noqa: F811
-    district: shapely.Geometry,  # noqa: F811
+    loaded: None,
+    raw: RawFeed,
+    district: shapely.Geometry,
     client: httpx.Client,
     threshold: int,
 ) -> None:
@@ -61,7 +60,7 @@ def test_coverage_matches_an_independent_computation(
     assert "building" in endpoint["residents_note"]
 
 
-def test_coverage_shrinks_as_the_threshold_rises(loaded: None, client: httpx.Client) -> None:  # noqa: F811
+def test_coverage_shrinks_as_the_threshold_rises(loaded: None, client: httpx.Client) -> None:
     shares = [
         client.get("/transport/coverage", params={"date": WEEKDAY, "min_departures_per_hour": n}).json()[
             "share"
@@ -74,7 +73,7 @@ def test_coverage_shrinks_as_the_threshold_rises(loaded: None, client: httpx.Cli
     assert shares[0] <= 1
 
 
-def test_coverage_is_cached_and_revalidated(loaded: None, client: httpx.Client) -> None:  # noqa: F811
+def test_coverage_is_cached_and_revalidated(loaded: None, client: httpx.Client) -> None:
     params: dict[str, Any] = {"date": WEEKDAY, "walk_m": 500}
     first = client.get("/transport/coverage", params=params)
     again = client.get("/transport/coverage", params=params)
@@ -100,7 +99,7 @@ def test_coverage_is_cached_and_revalidated(loaded: None, client: httpx.Client) 
 )
 @pytest.mark.parametrize("path", ["/transport/coverage", "/collections/service_coverage/items"])
 def test_bad_coverage_parameters_are_400(
-    loaded: None,  # noqa: F811
+    loaded: None,
     client: httpx.Client,
     params: dict[str, str],
     parameter: str,

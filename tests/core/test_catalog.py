@@ -13,8 +13,7 @@ from openapi_spec_validator import validate
 from openapi_spec_validator.validation.validators import OpenAPIV30SpecValidator
 from sqlalchemy import Engine, text
 
-from tests.test_api import assert_problem
-from tests.test_ogc_features import features, follow
+from tests.support.api import assert_problem, features, follow
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 PM10 = [12.5, None, 40.0, 7.25, None, 33.0, 40.0, 18.0, 25.5, 60.0]

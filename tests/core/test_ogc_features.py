@@ -2,44 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
-import numpy as np
 import pytest
 import shapely
 from pyproj import Transformer
 from shapely.geometry import shape
 from sqlalchemy import Engine
 
-from tests.conftest import stored_grid_count
-from tests.test_api import assert_problem
-from tests.test_lozenets_import import LOZENETS_NEIGHBOURHOODS
+from tests.support.api import GEOJSON, assert_problem, features, follow
+from tests.support.databases import stored_grid_count
+from tests.support.geo import to_utm
+from tests.support.lozenets import LOZENETS_NEIGHBOURHOODS
 
-GEOJSON = "application/geo+json"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
-
-
-_TO_UTM = Transformer.from_crs(4326, 32634, always_xy=True)
-
-
-def to_utm(geometry: shapely.Geometry) -> shapely.Geometry:
-    return shapely.transform(geometry, lambda xy: np.column_stack(_TO_UTM.transform(xy[:, 0], xy[:, 1])))
-
-
-def features(client: httpx.Client, collection: str, **params: Any) -> dict[str, Any]:
-    response = client.get(f"/collections/{collection}/items", params=params)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == GEOJSON
-    return response.json()  # type: ignore[no-any-return]
-
-
-def follow(client: httpx.Client, first: dict[str, Any], rel: str = "next") -> list[dict[str, Any]]:
-    pages = [first]
-    while link := next((ln["href"] for ln in pages[-1]["links"] if ln["rel"] == rel), None):
-        pages.append(client.get(link).json())
-        assert len(pages) < 100
-    return pages
 
 
 def test_landing_page_links(client: httpx.Client) -> None:

@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import httpx
 import pytest
 from sqlalchemy import Engine, text
 
 from app.main import create_app
-from tests.live import LiveServer
+from tests.support.api import MakeKey, assert_problem
+from tests.support.live import LiveServer
 from twin.platform.settings import Settings
-
-PROBLEM = "application/problem+json"
-MakeKey = Callable[..., str]
-
-
-def assert_problem(response: httpx.Response, status: int, *fragments: str) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert {"type", "title", "detail"} <= set(body)
-    for fragment in fragments:
-        assert fragment in body["detail"]
-    return body
 
 
 def test_healthz(client: httpx.Client) -> None:

@@ -14,9 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_api import assert_problem
-from tests.test_gtfs_import import feed_zip, loaded  # noqa: F401  (fixtures)
-from tests.test_ogc_features import features, follow
+from tests.support.api import assert_problem, features, follow
+from tests.support.gtfs_raw import raw_rows
 from twin.platform import clock
 from twin.transport.metrics import hms
 
@@ -44,13 +43,13 @@ def _seconds(value: str) -> int:
 
 @pytest.mark.parametrize(("day", "service"), [("2026-12-01", "1"), ("2026-12-05", "2")])
 def test_departures_and_headways_match_the_raw_feed(
-    loaded: None,  # noqa: F811
-    feed_zip: Path,  # noqa: F811
+    loaded: None,
+    feed_zip: Path,
     client: httpx.Client,
     day: str,
     service: str,
 ) -> None:
-    trips = {r["trip_id"]: r for r in _raw(feed_zip, "trips.txt")}
+    trips = {r["trip_id"]: r for r in raw_rows(feed_zip, "trips.txt")}
     times: dict[str, list[int]] = defaultdict(list)
     for row in _boarding(feed_zip):
         trip = trips[row["trip_id"]]
@@ -81,7 +80,7 @@ def test_departures_and_headways_match_the_raw_feed(
             assert row["headway_minutes"] is None
 
 
-def test_next_departures_and_service_span(loaded: None, client: httpx.Client) -> None:  # noqa: F811
+def test_next_departures_and_service_span(loaded: None, client: httpx.Client) -> None:
     body = client.get(
         f"/transport/stops/{STOP}/metrics", params={"date": "2026-12-01", "after": "08:00", "next": 3}
     ).json()
@@ -93,7 +92,7 @@ def test_next_departures_and_service_span(loaded: None, client: httpx.Client) ->
     assert set(body["routes"]) == {"А64", "А66", "А68", "А83", "А88", "А98"}
 
 
-def test_polling_is_answered_from_memory(loaded: None, client: httpx.Client) -> None:  # noqa: F811
+def test_polling_is_answered_from_memory(loaded: None, client: httpx.Client) -> None:
     params = {"date": "2026-12-01", "window": "07:00-09:00"}
     first = client.get(f"/transport/stops/{STOP}/metrics", params=params)
     again = client.get(f"/transport/stops/{STOP}/metrics", params=params)
@@ -123,7 +122,7 @@ def test_polling_is_answered_from_memory(loaded: None, client: httpx.Client) -> 
     ],
 )
 def test_bad_metrics_requests(
-    loaded: None,  # noqa: F811
+    loaded: None,
     client: httpx.Client,
     params: dict[str, str],
     status: int,
@@ -133,7 +132,7 @@ def test_bad_metrics_requests(
     assert body["parameter"] == parameter
 
 
-def test_an_unknown_stop_is_404(loaded: None, client: httpx.Client) -> None:  # noqa: F811
+def test_an_unknown_stop_is_404(loaded: None, client: httpx.Client) -> None:
     assert_problem(
         client.get("/transport/stops/no-such-stop/metrics", params={"date": "2026-12-01"}),
         404,
@@ -141,7 +140,7 @@ def test_an_unknown_stop_is_404(loaded: None, client: httpx.Client) -> None:  # 
     )
 
 
-def test_a_station_sums_its_platforms(loaded: None, client: httpx.Client) -> None:  # noqa: F811
+def test_a_station_sums_its_platforms(loaded: None, client: httpx.Client) -> None:
     station = client.get(
         "/collections/stations/items", params={"filter": "name = 'МЕТРОСТАНЦИЯ ВИТОША'"}
     ).json()["features"][0]["properties"]
@@ -158,8 +157,8 @@ def test_a_station_sums_its_platforms(loaded: None, client: httpx.Client) -> Non
 
 
 def test_the_stop_metrics_collection_agrees_with_the_endpoint_and_the_raw_feed(
-    loaded: None,  # noqa: F811
-    feed_zip: Path,  # noqa: F811
+    loaded: None,
+    feed_zip: Path,
     client: httpx.Client,
 ) -> None:
     params = {"date": "2026-12-01", "window": "07:00-09:00"}
@@ -169,7 +168,7 @@ def test_the_stop_metrics_collection_agrees_with_the_endpoint_and_the_raw_feed(
     endpoint = client.get(f"/transport/stops/{STOP}/metrics", params=params).json()
     assert by_stop[STOP]["departures"] == endpoint["departures"]
     assert by_stop[STOP]["departures_per_hour"] == pytest.approx(endpoint["departures"] / 2)
-    trips = {r["trip_id"]: r["service_id"] for r in _raw(feed_zip, "trips.txt")}
+    trips = {r["trip_id"]: r["service_id"] for r in raw_rows(feed_zip, "trips.txt")}
     served = {
         r["stop_id"]
         for r in _boarding(feed_zip)
@@ -186,7 +185,7 @@ def test_the_stop_metrics_collection_agrees_with_the_endpoint_and_the_raw_feed(
 
 
 def test_the_default_date_moves_at_midnight_in_sofia(
-    loaded: None,  # noqa: F811
+    loaded: None,
     client: httpx.Client,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -217,7 +216,7 @@ def test_the_default_date_moves_at_midnight_in_sofia(
 
 
 def test_an_answer_found_by_etag_is_then_served_before_routing(
-    loaded: None,  # noqa: F811
+    loaded: None,
     client: httpx.Client,
 ) -> None:
     path, params = f"/transport/stops/{STOP}/metrics", {"date": "2026-12-02", "window": "10:00-11:00"}

@@ -11,19 +11,19 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import shape
 
-from tests.test_api import assert_problem
-from tests.test_gtfs_import import _raw, feed_zip, loaded  # noqa: F401  (fixtures)
-from tests.test_ogc_features import features, follow, to_utm
+from tests.support.api import assert_problem, features, follow
+from tests.support.geo import to_utm
+from tests.support.gtfs_raw import raw_rows
 
 
 def test_stations_group_platforms_like_a_breadth_first_search(
-    loaded: None,  # noqa: F811
-    feed_zip: Path,  # noqa: F811
+    loaded: None,
+    feed_zip: Path,
     client: httpx.Client,
 ) -> None:
     project = Transformer.from_crs(4326, 32634, always_xy=True).transform
     by_name: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
-    for row in _raw(feed_zip, "stops.txt"):
+    for row in raw_rows(feed_zip, "stops.txt"):
         x, y = project(float(row["stop_lon"]), float(row["stop_lat"]))
         by_name[row["stop_name"]].append((row["stop_id"], x, y))
     expected = 0
@@ -46,7 +46,7 @@ def test_stations_group_platforms_like_a_breadth_first_search(
     assert apart["numberMatched"] > 1
 
 
-def test_walking_catchments_are_circles_of_walk_over_detour(loaded: None, client: httpx.Client) -> None:  # noqa: F811
+def test_walking_catchments_are_circles_of_walk_over_detour(loaded: None, client: httpx.Client) -> None:
     pages = follow(client, features(client, "stop_catchments", limit=1000, walk_m=600, detour_factor=1.5))
     catchments = [f for page in pages for f in page["features"]]
     assert len(catchments) == 2870
@@ -65,7 +65,7 @@ def test_walking_catchments_are_circles_of_walk_over_detour(loaded: None, client
     ],
 )
 def test_bad_scenario_parameters(
-    loaded: None,  # noqa: F811
+    loaded: None,
     client: httpx.Client,
     collection: str,
     params: dict[str, str],

@@ -5,33 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import zipfile
 from collections import defaultdict
-from dataclasses import dataclass
-from pathlib import Path
 
-import geopandas as gpd
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from pyproj import Transformer
 from shapely.geometry import shape
 from sqlalchemy import Engine
 
-from tests.test_api import assert_problem
-from tests.test_gtfs_import import feed_zip, loaded  # noqa: F401  (fixtures)
-from tests.test_ogc_features import features, to_utm
+from tests.support.api import assert_problem, features
+from tests.support.geo import to_utm
+from tests.support.gtfs_raw import AM_PEAK, WEEKDAY, RawFeed
 from twin.core.derived.engine import DatabaseInputs
 from twin.core.registry import providers
-from twin.platform.settings import Settings
 from twin.transport.layers.ptal import PtalParameters, band_of, bands_of, ptal_grid, ptal_index
 
 STOP = "2764"  # ЗООПАРКА, in Lozenets
-WEEKDAY = "2026-12-01"  # a Tuesday: service "1"
-AM_PEAK = (8 * 3600 + 15 * 60, 9 * 3600 + 15 * 60)
-MODES = {"0": "tram", "1": "metro", "3": "bus", "11": "trolleybus"}
 
 
 # -- the pure function, by hand ---------------------------------------------------------------------
@@ -133,68 +124,6 @@ def test_band_boundaries(ai: float, band: str) -> None:
 
 
 # -- an independent computation from the raw files --------------------------------------------------
-@dataclass(frozen=True)
-class RawFeed:
-    stops_xy: dict[str, tuple[float, float]]
-    mode_of_route: dict[str, str]
-    trips: pd.DataFrame
-    stop_times: pd.DataFrame
-    calendar: pd.DataFrame
-
-    def services(self, day: dt.date) -> set[str]:
-        weekday = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")[
-            day.weekday()
-        ]
-        stamp = int(day.strftime("%Y%m%d"))
-        running = self.calendar[
-            (self.calendar[weekday] == "1")
-            & (self.calendar["start_date"].astype(int) <= stamp)
-            & (self.calendar["end_date"].astype(int) >= stamp)
-        ]
-        return set(running["service_id"])
-
-    def departures(self, day: dt.date, window: tuple[int, int]) -> pd.DataFrame:
-        """stop_id, route_id, direction of every departure in the window (plain string arithmetic)."""
-        trips = self.trips[self.trips["service_id"].isin(self.services(day))]
-        # A trip's last stop is its arrival: nobody boards there.
-        sequence = self.stop_times["stop_sequence"].astype(int)
-        last = sequence.groupby(self.stop_times["trip_id"]).transform("max")
-        times = self.stop_times[sequence < last].merge(trips, on="trip_id")
-        seconds = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in times["departure_time"].str.split(":")]
-        times = times.assign(seconds=seconds)
-        return times[(times["seconds"] >= window[0]) & (times["seconds"] < window[1])]
-
-
-@pytest.fixture(scope="module")
-def raw(feed_zip: Path) -> RawFeed:  # noqa: F811
-    def read(name: str) -> pd.DataFrame:
-        with zipfile.ZipFile(feed_zip) as archive:
-            return pd.read_csv(archive.open(name), dtype=str, keep_default_na=False, encoding="utf-8-sig")
-
-    stops = read("stops.txt")
-    project = Transformer.from_crs(4326, 32634, always_xy=True).transform
-    xs, ys = project(stops["stop_lon"].astype(float).to_numpy(), stops["stop_lat"].astype(float).to_numpy())
-    trips = read("trips.txt")
-    if "direction_id" not in trips:
-        trips = trips.assign(direction_id="")
-    routes = read("routes.txt")
-    assert set(routes["route_type"]) <= set(MODES)
-    return RawFeed(
-        stops_xy={s: (float(x), float(y)) for s, x, y in zip(stops["stop_id"], xs, ys, strict=True)},
-        mode_of_route=dict(zip(routes["route_id"], routes["route_type"].map(MODES), strict=True)),
-        trips=trips[["trip_id", "route_id", "service_id", "direction_id"]],
-        stop_times=read("stop_times.txt")[["trip_id", "stop_id", "stop_sequence", "departure_time"]],
-        calendar=read("calendar.txt"),
-    )
-
-
-@pytest.fixture(scope="module")
-def district(settings: Settings) -> shapely.Geometry:
-    assert settings.sources_dir is not None
-    regions = gpd.read_file(settings.sources_dir / "sofiaplan-districts-callsofia/sofia.regions.json")
-    return shapely.union_all(regions[regions["obns_num"] == "09"].to_crs(32634).geometry.values)
-
-
 def ptal_by_hand(raw: RawFeed, x: float, y: float, day: dt.date, detour: float = 1.2) -> float:
     """PTAL of one point, the TfL way, one stop and one route at a time."""
     counts: dict[tuple[str, str, str], int] = defaultdict(int)
@@ -224,7 +153,7 @@ def ptal_by_hand(raw: RawFeed, x: float, y: float, day: dt.date, detour: float =
 
 
 def test_ptal_on_the_real_feed_matches_an_independent_computation(
-    loaded: None,  # noqa: F811
+    loaded: None,
     engine: Engine,
     raw: RawFeed,
     client: httpx.Client,
@@ -254,7 +183,7 @@ def test_ptal_on_the_real_feed_matches_an_independent_computation(
 
 
 def test_the_layer_has_one_cell_per_centre_in_the_district(
-    loaded: None,  # noqa: F811
+    loaded: None,
     district: shapely.Geometry,
     client: httpx.Client,
 ) -> None:
@@ -288,7 +217,7 @@ def test_the_layer_has_one_cell_per_centre_in_the_district(
     ],
 )
 def test_bad_ptal_parameters_are_400(
-    loaded: None,  # noqa: F811
+    loaded: None,
     client: httpx.Client,
     params: dict[str, str],
     parameter: str,

@@ -11,8 +11,8 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from app.main import create_app
-from tests.conftest import scratch_database
-from tests.live import LiveServer
+from tests.support.databases import scratch_database
+from tests.support.live import LiveServer
 from twin.platform import migrate
 from twin.platform.cluster import Cluster
 from twin.platform.db import make_sync_engine

@@ -3,9 +3,7 @@ atomicity."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import shutil
 import zipfile
@@ -22,12 +20,10 @@ from pyproj import Geod
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from tests.test_api import assert_problem
-from tests.test_ogc_features import to_utm
+from tests.support.api import assert_problem
+from tests.support.geo import to_utm
+from tests.support.gtfs_raw import raw_rows
 from twin.core.errors import Conflict, SourceError
-from twin.core.imports.manifest import Manifest
-from twin.core.imports.runner import run_import
-from twin.core.registry import loaders
 from twin.platform.settings import Settings
 from twin.transport import importer as gtfs_importer
 from twin.transport.gtfs import read_feed
@@ -44,22 +40,6 @@ def _counts(engine: Engine) -> dict[str, int]:
         }
 
 
-@pytest.fixture(scope="module")
-def feed_zip(settings: Settings) -> Path:
-    assert settings.sources_dir is not None
-    return settings.sources_dir / "sofiatraffic-gtfs" / "result.zip"
-
-
-@pytest.fixture(scope="module")
-def loaded(engine: Engine, settings: Settings, manifest: Manifest) -> None:
-    run_import(engine, settings, manifest, loaders()["gtfs"])
-
-
-def _raw(feed_zip: Path, name: str) -> list[dict[str, str]]:
-    with zipfile.ZipFile(feed_zip) as archive:
-        return list(csv.DictReader(io.TextIOWrapper(archive.open(name), encoding="utf-8-sig")))
-
-
 def test_the_whole_feed_is_loaded(loaded: None, engine: Engine) -> None:
     assert _counts(engine) == {
         "gtfs_stop": 2870,
@@ -74,10 +54,10 @@ def test_the_whole_feed_is_loaded(loaded: None, engine: Engine) -> None:
 
 
 def test_routes_at_a_stop_match_the_raw_feed(loaded: None, engine: Engine, feed_zip: Path) -> None:
-    stops = {r["stop_id"] for r in _raw(feed_zip, "stops.txt") if r["stop_name"] == "МЕТРОСТАНЦИЯ ВИТОША"}
-    route_of_trip = {r["trip_id"]: r["route_id"] for r in _raw(feed_zip, "trips.txt")}
+    stops = {r["stop_id"] for r in raw_rows(feed_zip, "stops.txt") if r["stop_name"] == "МЕТРОСТАНЦИЯ ВИТОША"}
+    route_of_trip = {r["trip_id"]: r["route_id"] for r in raw_rows(feed_zip, "trips.txt")}
     expected: dict[str, set[str]] = {stop: set() for stop in stops}
-    for row in _raw(feed_zip, "stop_times.txt"):
+    for row in raw_rows(feed_zip, "stop_times.txt"):
         if row["stop_id"] in expected:
             expected[row["stop_id"]].add(route_of_trip[row["trip_id"]])
     with engine.connect() as conn:
@@ -104,7 +84,7 @@ def test_the_stops_of_lozenets(
     district = next(shape(f["geometry"]) for f in regions["features"] if f["properties"]["obns_num"] == "09")
     expected = {
         r["stop_id"]
-        for r in _raw(feed_zip, "stops.txt")
+        for r in raw_rows(feed_zip, "stops.txt")
         if district.intersects(shapely.Point(float(r["stop_lon"]), float(r["stop_lat"])))
     }
     assert got == expected

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, inspect, text
 
-from tests.conftest import scratch_database
+from tests.support.databases import scratch_database
 from twin.platform import migrate
 from twin.platform.db import make_sync_engine
 from twin.platform.settings import Settings

@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 
 from app.main import create_app
 from app.routes import map as map_page
-from tests.live import LiveServer
+from tests.support.live import LiveServer
 from twin.platform.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")

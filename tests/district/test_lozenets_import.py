@@ -10,6 +10,7 @@ import pytest
 import shapely
 from sqlalchemy import Engine, text
 
+from tests.support.lozenets import LOZENETS_NEIGHBOURHOODS
 from twin.core.errors import Conflict, SourceError
 from twin.core.imports.manifest import Manifest
 from twin.core.imports.runner import run_import
@@ -17,16 +18,6 @@ from twin.core.imports.store import loader_lock_key
 from twin.core.registry import loaders
 from twin.district import store as boundaries
 from twin.platform.settings import Settings
-
-LOZENETS_NEIGHBOURHOODS = {
-    133: "жк. Лозенец",
-    158: "Промишлена Зона Хладилника",
-    164: "кв. Хладилника",
-    168: "жилищна група Зоопарк",
-    171: "Зоопарк",
-    264: "кв. Витоша",
-    265: "жк. Градина",
-}
 
 
 def snapshot(engine: Engine) -> dict[str, Any]:

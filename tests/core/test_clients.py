@@ -7,8 +7,8 @@ import pytest
 from owslib.ogcapi.features import Features
 from sqlalchemy import Engine, text
 
-from tests.conftest import ProcessServer, stored_grid_count
-from tests.live import LiveServer
+from tests.support.databases import ProcessServer, stored_grid_count
+from tests.support.live import LiveServer
 
 
 def test_gdal_lists_collections_and_pages_through_a_layer(

@@ -10,7 +10,7 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from tests.test_api import assert_problem
+from tests.support.api import assert_problem
 from twin.core.tiles import tile_index
 
 MVT = "application/vnd.mapbox-vector-tile"

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from app.main import create_app
-from tests.conftest import scratch_database
-from tests.live import LiveServer
-from tests.test_api import assert_problem
+from tests.support.api import assert_problem
+from tests.support.databases import scratch_database
+from tests.support.live import LiveServer
 from twin.core.imports.manifest import Manifest
 from twin.core.imports.runner import run_import
 from twin.core.registry import loaders
