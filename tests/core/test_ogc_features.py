@@ -19,6 +19,13 @@ EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
 
 def test_landing_page_links(client: httpx.Client) -> None:
     body = client.get("/").json()
+    # Each pilot says what it offers today; none promises what does not exist yet.
+    pilots = {p["pilot"]: p["summary"] for p in body["pilots"]}
+    assert {"district", "transport"} <= set(pilots)
+    assert "seven neighbourhoods" in pilots["district"]
+    assert "PTAL" in pilots["transport"]
+    assert not any(word in body["description"] for word in ("planning", "air-quality", "air quality"))
+    assert any(link["href"].endswith("/transport/coverage") for link in body["links"])
     rels = {link["rel"] for link in body["links"]}
     assert {"self", "service-desc", "service-doc", "conformance", "data"} <= rels
     classes = client.get("/conformance").json()["conformsTo"]

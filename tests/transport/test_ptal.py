@@ -224,3 +224,20 @@ def test_bad_ptal_parameters_are_400(
 ) -> None:
     body = assert_problem(client.get("/collections/ptal/items", params=params), 400)
     assert body["parameter"] == parameter
+
+
+def test_the_collection_reports_the_extent_of_the_district_it_rates(
+    loaded: None, client: httpx.Client
+) -> None:
+    collections = {c["id"]: c for c in client.get("/collections").json()["collections"]}
+    district = collections["district"]["extent"]["spatial"]["bbox"][0]
+    stops = collections["stops"]["extent"]["spatial"]["bbox"][0]
+    # The cells lie over Lozenets (23.31–23.34 E), not over the stops of all Sofia it reads.
+    assert stops[2] - stops[0] > 0.3
+    for layer in ("ptal", "service_coverage", "lozenets_stops"):
+        assert collections[layer]["extent"]["spatial"]["bbox"][0] == district
+    cells = features(client, "ptal", date=WEEKDAY, limit=10000)["features"]
+    lons = [x for c in cells for x, _y in c["geometry"]["coordinates"][0]]
+    # Cells whose centre is inside reach past the edge by less than half a cell (50 m ≈ 0.0007°).
+    assert district[0] - 0.0007 < min(lons) < district[0] + 0.002
+    assert district[2] - 0.002 < max(lons) < district[2] + 0.0007

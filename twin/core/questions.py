@@ -34,7 +34,8 @@ class Transit(Protocol):
     def stops_near(
         self, points_xy: np.ndarray, radius_m: float, day: date, window: tuple[int, int]
     ) -> pd.DataFrame:
-        """The stops within `radius_m` (straight line, UTM 34N metres) of each point, with their
+        """The stops one boards at (not stations or entrances) within `radius_m` (straight line, UTM 34N
+        metres) of each point, with their
         departures per hour in the window (all routes): ``point`` (row of `points_xy`), ``stop_id``,
         ``stop_name``, ``distance_m``, ``departures``, ``departures_per_hour``; sorted by point and
         distance."""

@@ -41,7 +41,8 @@ class StoredTransit:
         self, points_xy: np.ndarray[Any, Any], radius_m: float, day: date, window: tuple[int, int]
     ) -> pd.DataFrame:
         stops = pd.DataFrame(
-            store.stop_points(self._conn), columns=["stop_id", "stop_name", "routes", "x", "y"]
+            store.stop_points(self._conn, boarding_only=True),
+            columns=["stop_id", "stop_name", "routes", "x", "y"],
         )
         return stops_within_reach(points_xy, stops, self.schedule(day, window), radius_m, window)
 

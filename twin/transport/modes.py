@@ -40,8 +40,6 @@ EXTENDED: tuple[tuple[int, int, str], ...] = (
     (1700, 1702, "other"),  # Miscellaneous Service, Cable Car, Horse-drawn Carriage
 )
 
-MODES: tuple[str, ...] = tuple(dict.fromkeys([*BASIC.values(), *(mode for _, _, mode in EXTENDED), "other"]))
-
 
 def mode_of(route_type: int) -> str:
     """The mode of a GTFS route_type, basic or extended; ``other`` for a code that names none."""
@@ -51,8 +49,3 @@ def mode_of(route_type: int) -> str:
         if first <= route_type <= last:
             return mode
     return "other"
-
-
-def is_defined(route_type: int) -> bool:
-    """Whether the code is a basic GTFS type or one of the extended types listed above."""
-    return route_type in BASIC or any(first <= route_type <= last for first, last, _ in EXTENDED)

@@ -117,16 +117,19 @@ def departures(
     ]
 
 
-def stop_points(conn: Connection) -> list[tuple[Any, ...]]:
-    """Every located stop with its name and routes, in UTM 34N metres (bounded by the feed's size)."""
+def stop_points(conn: Connection, *, boarding_only: bool = False) -> list[tuple[Any, ...]]:
+    """Every located stop with its name and routes, in UTM 34N metres (bounded by the feed's size);
+    with `boarding_only`, the stops and platforms one boards at (location_type 0), not stations or
+    entrances."""
     return [
         tuple(r)
         for r in conn.execute(
             text(
                 "SELECT stop_id, stop_name, routes, ST_X(p), ST_Y(p) FROM ("
                 " SELECT stop_id, stop_name, routes, ST_Transform(geom, 32634) AS p FROM gtfs_stop"
-                " WHERE geom IS NOT NULL LIMIT 200000) s"
-            )
+                " WHERE geom IS NOT NULL AND (NOT :boarding OR location_type = 0) LIMIT 200000) s"
+            ),
+            {"boarding": boarding_only},
         )
     ]
 
