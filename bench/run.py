@@ -845,7 +845,26 @@ def render_report(
     results: list[Result],
     servers: dict[str, Server],
 ) -> str:
-    lines = [
+    """The markdown report: machine, setup, results, targets, verification, commands."""
+    sections = (
+        _report_machine(args, started, wall, machine, tipg_versions),
+        _report_setup(args, bbox, bbox_count, tile, cases),
+        _report_results(results),
+        _report_targets(results),
+        _report_verification(cases),
+        _report_commands(args, cases, results, servers),
+    )
+    return "\n".join(line for section in sections for line in section)
+
+
+def _report_machine(
+    args: argparse.Namespace,
+    started: dt.datetime,
+    wall: float,
+    machine: dict[str, str],
+    tipg_versions: dict[str, str],
+) -> list[str]:
+    return [
         "# Lozenets Twin benchmark: the twin vs tipg vs PostGIS alone",
         "",
         f"Run on {started:%Y-%m-%d %H:%M} UTC by `./bench/run.sh --seconds {args.seconds}`"
@@ -859,6 +878,13 @@ def render_report(
         *(f"| {k} | {v} |" for k, v in machine.items()),
         "| tipg | " + ", ".join(f"{k} {v}" for k, v in tipg_versions.items()) + " |",
         "",
+    ]
+
+
+def _report_setup(
+    args: argparse.Namespace, bbox: Box, bbox_count: int, tile: Tile, cases: list[Case]
+) -> list[str]:
+    return [
         "## Setup",
         "",
         f"- Data (database `{DB_NAME}`, generated with numpy `default_rng({SEED})`): `bench_polygons`,"
@@ -886,6 +912,11 @@ def render_report(
         "- bytes/resp: HTTP = wrk's bytes read ÷ requests (status line + headers + body); PostGIS alone"
         " = octet_length of the result (mean over all ids for one feature).",
         "",
+    ]
+
+
+def _report_results(results: list[Result]) -> list[str]:
+    lines = [
         "## Results",
         "",
         "| Case | Clients | Target | req/s | p50 ms | p99 ms | bytes/resp | requests | errors |",
@@ -903,9 +934,12 @@ def render_report(
             f"{len(repeated)} case(s) ran again because the database server restarted under them (the"
             " cluster is shared with other work on this checkout); only the clean run is shown.",
         ]
+    return [*lines, ""]
+
+
+def _report_targets(results: list[Result]) -> list[str]:
     rows, met, missed = target_rows(results)
-    lines += [
-        "",
+    return [
         "## Against the issue's targets",
         "",
         "Targets: items and bbox ≥ 10× tipg's req/s and ≥ 60 % of PostGIS alone; one feature ≥ 5× tipg;"
@@ -920,6 +954,11 @@ def render_report(
         "",
         f"**{met} of {met + missed} checks met, {missed} missed.**",
         "",
+    ]
+
+
+def _report_verification(cases: list[Case]) -> list[str]:
+    return [
         "## Verification (before loading)",
         "",
         "| Case | " + " | ".join((TWIN_CACHE, TWIN_COLD, TIPG, POSTGIS)) + " |",
@@ -931,6 +970,13 @@ def render_report(
             for c in cases
         ),
         "",
+    ]
+
+
+def _report_commands(
+    args: argparse.Namespace, cases: list[Case], results: list[Result], servers: dict[str, Server]
+) -> list[str]:
+    return [
         "## Commands",
         "",
         "```sh",
@@ -950,7 +996,6 @@ def render_report(
         "</details>",
         "",
     ]
-    return "\n".join(lines)
 
 
 # -- main ---------------------------------------------------------------------------------------------

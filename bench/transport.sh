@@ -6,6 +6,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/_common.sh"
 ensure_venv
+ensure_bench_extra
 
 say "database (the private cluster; the benchmark uses its own databases)"
 "$VENV/bin/twin" db up

@@ -99,6 +99,14 @@ ensure_browser() {
   fi
 }
 
+# The Python packages only the benchmarks use (the `bench` extra: gtfs-kit, the GTFS import's reference).
+ensure_bench_extra() {
+  if ! "$VENV/bin/python" -c "import gtfs_kit" 2>/dev/null; then
+    say "installing the benchmarks' extra packages into $VENV"
+    "$VENV/bin/python" -m pip install --quiet -e ".[dev,bench]"
+  fi
+}
+
 # The load generators of bench/: wrk, and pgbench (shipped with postgresql-client).
 ensure_bench_tools() {
   local tool package

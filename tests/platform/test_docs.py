@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from twin.core.registry import settings_classes
 from twin.platform.settings import PROJECT_ROOT, Settings
 
 
 def _env_names() -> list[str]:
-    return [
+    """Every environment variable: the platform's settings and each installed pilot's."""
+    names = [
         "DATABASE_URL" if name == "database_url" else f"TWIN_{name.upper()}" for name in Settings.model_fields
     ]
+    for pilot_settings in settings_classes():
+        prefix = str(pilot_settings.model_config.get("env_prefix", ""))
+        names += [f"{prefix}{name}".upper() for name in pilot_settings.model_fields]
+    return names
 
 
 def test_every_setting_is_in_the_readme_and_the_env_example() -> None:

@@ -27,7 +27,6 @@ import numpy as np
 
 from twin.core.errors import InvalidParameter
 
-DAY = 86_400
 MAX_NEXT = 100
 
 
