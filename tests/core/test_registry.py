@@ -32,10 +32,10 @@ from twin.core.imports.loader import Loader
 from twin.core.imports.manifest import Manifest, SourceEntry
 from twin.core.imports.runner import run_import
 from twin.core.imports.upload import new_upload
-from twin.core.questions import TRANSIT
 from twin.platform import migrate
 from twin.platform.db import make_sync_engine
 from twin.platform.settings import Settings
+from twin.questions import TRANSIT
 
 TINY_GTFS = Path(__file__).parents[1] / "transport" / "fixtures" / "gtfs_tiny"
 ZOO = (23.3300, 42.6700)  # stop S3 of the tiny feed

@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from tests.support.gtfs_raw import AM_PEAK, MODES, WEEKDAY, RawFeed, raw_rows
 from twin.core.derived.engine import DatabaseInputs
-from twin.core.questions import TRANSIT
 from twin.core.registry import providers
+from twin.questions import TRANSIT
 
 ZOO = "2764"  # ЗООПАРКА
 

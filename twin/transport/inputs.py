@@ -1,4 +1,4 @@
-"""The transport pilot's answers to other computations (:data:`twin.core.questions.TRANSIT`): the
+"""The transport pilot's answers to other computations (:data:`twin.questions.TRANSIT`): the
 schedule of a service day, the routes with their modes, and the stops near a place with their
 departures per hour."""
 
@@ -13,7 +13,7 @@ from scipy.spatial import cKDTree
 from sqlalchemy import Connection
 
 from twin.core.derived.inputs import Provider
-from twin.core.questions import TRANSIT, Transit
+from twin.questions import TRANSIT, Transit
 from twin.transport.modes import mode_of
 from twin.transport.store import schedule as store
 
@@ -21,7 +21,7 @@ SCHEDULE_COLUMNS = ["stop_id", "departure_s", "route_id", "direction_id"]
 
 
 class StoredTransit:
-    """:class:`twin.core.questions.Transit` over the stored feed, read on the caller's connection."""
+    """:class:`twin.questions.Transit` over the stored feed, read on the caller's connection."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn

@@ -1,6 +1,6 @@
 """What a derived computation may read: layers by id, and answers to named questions that a pilot
 registers (:class:`Provider`). A question is an :class:`InputKey`; the keys pilots ask each other are
-declared in :mod:`twin.core.questions`, so the asking pilot never imports the answering one."""
+declared in :mod:`twin.questions`, so the asking pilot never imports the answering one."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from twin.core.derived.contract import DerivedLayer, OutputProperty
 from twin.core.derived.inputs import Inputs
-from twin.core.questions import TRANSIT
+from twin.questions import TRANSIT
 from twin.transport.layers.service import PeakParameters, departures_per_stop
 from twin.transport.metrics import hms, parse_window
 

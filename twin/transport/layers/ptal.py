@@ -42,7 +42,7 @@ from pydantic import BaseModel, Field
 from twin.core.derived.contract import DerivedLayer, OutputProperty
 from twin.core.derived.inputs import Inputs
 from twin.core.grids import centre_grid
-from twin.core.questions import TRANSIT
+from twin.questions import TRANSIT
 from twin.transport.layers.service import PeakParameters
 from twin.transport.metrics import hms, parse_window
 from twin.transport.modes import mode_of

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from twin.core.derived.contract import DerivedLayer, OutputProperty
 from twin.core.derived.inputs import Inputs
-from twin.core.questions import TRANSIT
 from twin.platform import clock
+from twin.questions import TRANSIT
 from twin.transport.metrics import hms, parse_window
 
 

@@ -1,7 +1,9 @@
-"""The questions pilots answer for each other. A pilot never imports another: it asks the core's
-inputs (``inputs.get(KEY)`` inside a derived computation) a question declared here, and whichever pilot
-registers a :class:`twin.core.derived.inputs.Provider` for it answers. Each question is a Protocol, so
-the asker is type-checked against the answer without knowing who gives it."""
+"""The questions pilots answer for each other: the contracts between pilots, outside the core and
+outside every pilot. A pilot never imports another: it asks the core's inputs (``inputs.get(KEY)``
+inside a derived computation) a question declared here, and whichever pilot registers a
+:class:`twin.core.derived.inputs.Provider` for it answers. Each question is a Protocol, so the asker is
+type-checked against the answer without knowing who gives it. A new question is the one shared edit
+two pilots make together; the core needs none."""
 
 from __future__ import annotations
 
