@@ -4,13 +4,15 @@ the responder, and the path parameters every collection route takes."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.negotiation import Responder
+from twin.core.errors import InvalidParameter, PayloadTooLarge
 from twin.core.serving import LayerService
 from twin.platform.db import connect
 from twin.platform.keys import Principal, authenticate
@@ -50,6 +52,28 @@ LayersDep = Annotated[LayerService, Depends(get_layers)]
 ResponderDep = Annotated[Responder, Depends(get_responder)]
 
 CollectionId = Annotated[str, Path(description="A collection id, as listed at /collections.", max_length=200)]
+
+
+async def json_object(request: Request, limit_bytes: int) -> dict[str, Any]:
+    """The request body as a JSON object, read at most `limit_bytes` (413 past it, 400 when it is not a
+    JSON object), never whole in memory before the limit is known to hold."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
+        raise PayloadTooLarge(f"the body is {int(declared)} bytes; at most {limit_bytes} are accepted")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit_bytes:
+            raise PayloadTooLarge(f"the body is larger than {limit_bytes} bytes (TWIN_BODY_MAX_KB)")
+        chunks.append(chunk)
+    try:
+        body = orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise InvalidParameter(f"the body is not JSON: {exc}", parameter="body") from exc
+    if not isinstance(body, dict):
+        raise InvalidParameter("the body must be a JSON object", parameter="body")
+    return body
 
 
 async def _presented_key(

@@ -20,6 +20,7 @@ from app.negotiation import Responder
 from app.openapi import install_openapi_30
 from app.routes import derived, health, imports, meta, ogc, tiles
 from app.routes import map as map_page
+from twin.core import registry
 from twin.core.cache import ResponseCache
 from twin.core.imports.manifest import load_manifest
 from twin.core.registry import pilots
@@ -29,10 +30,14 @@ from twin.platform.logs import configure_logging
 from twin.platform.migrate import head_revision
 from twin.platform.settings import Settings
 
+CORE_ROUTERS = frozenset({"ogc", "derived", "tiles", "meta", "health", "imports", "map"})
+
 
 def pilot_routers() -> Iterator[APIRouter]:
     """The router of each pilot that has one: module ``app.routes.<pilot name>``, attribute ``router``."""
     for pilot in pilots():
+        if pilot.name in CORE_ROUTERS:
+            raise ValueError(f"pilot {pilot.name!r} has the name of a core router: rename the pilot")
         name = f"app.routes.{pilot.name}"
         if importlib.util.find_spec(name) is not None:
             yield importlib.import_module(name).router
@@ -43,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     manifest = load_manifest(settings.manifest)
+    registry.check()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -41,6 +41,17 @@ def _downgrade(node: Any) -> Any:
     return node
 
 
+def query_parameter(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An OpenAPI query parameter, for routes that read their parameters themselves."""
+    return {"name": name, "in": "query", "schema": schema or {"type": "string"}, "description": description}
+
+
+RESULT_QUERY = query_parameter(
+    "result",
+    "Derived layers only: a stored result's id, as POST /collections/{collectionId}/results answered.",
+)
+
+
 def install_openapi_30(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -40,6 +40,7 @@ from twin.core.grids import centre_grid
 from twin.core.registry import providers
 from twin.platform.db import libpq_url, make_sync_engine
 from twin.platform.settings import Settings
+from twin.questions import TRANSIT
 from twin.transport.layers.ptal import PTAL, PtalParameters, ptal_index, route_frequencies
 from twin.transport.metrics import parse_window
 
@@ -80,7 +81,9 @@ def core_only(engine: Engine, params: PtalParameters) -> Callable[[], object]:
         window = parse_window(params.window)
         cells = centre_grid(inputs.frame("district"), params.cell_m)
         stops = inputs.frame("stops")
-        frequencies = route_frequencies(inputs.schedule(params.date, window), inputs.routes(), window)
+        frequencies = route_frequencies(
+            inputs.get(TRANSIT).schedule(params.date, window), inputs.get(TRANSIT).routes(), window
+        )
     located = pd.DataFrame({"stop_id": stops["stop_id"], "x": stops.geometry.x, "y": stops.geometry.y})
     saps = frequencies.merge(located, on="stop_id")
     points = cells[["x", "y"]].to_numpy()

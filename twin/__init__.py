@@ -1,3 +1,4 @@
-"""Lozenets Twin: the domain (settings, data, importers, scenarios); never imports the web framework."""
+"""Lozenets Twin: the domain, a core, a platform and one package per pilot; never imports the web
+framework."""
 
 __version__ = "0.1.0"

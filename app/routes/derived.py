@@ -7,16 +7,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 
-from app.deps import CollectionId, LayersDep, read_access
+from app.deps import CollectionId, LayersDep, SettingsDep, json_object, read_access
 from app.errors import PROBLEMS
 from app.links import base_url, link
 from app.negotiation import GEOJSON, JSON, MVT
 from app.responses import OrjsonResponse
 from twin.core.catalog.model import Collection
 from twin.core.derived.contract import RESULT_PARAMETER
-from twin.core.errors import InvalidParameter
+from twin.core.errors import InvalidParameter, NotFound
 from twin.core.serving import DerivedChoice
 
 router = APIRouter(tags=["Derived results"], dependencies=[Depends(read_access)])
@@ -51,15 +51,21 @@ def _result_document(request: Request, c: Collection, result: str, features: int
     "/collections/{collection_id}/results",
     status_code=201,
     summary="Compute a derived layer for parameters sent as a JSON body",
-    responses={**PROBLEMS, 503: {"content": {"application/problem+json": {}}, "description": "Not ready"}},
+    responses={
+        **PROBLEMS,
+        413: {"content": {"application/problem+json": {}}, "description": "Body too large"},
+        503: {"content": {"application/problem+json": {}}, "description": "Not ready"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "description": "The layer's parameters (its `parameters` schema in /collections/{collectionId}).",
+        }
+    },
 )
 async def create_result(
-    collection_id: CollectionId,
-    request: Request,
-    layers: LayersDep,
-    parameters: Annotated[
-        dict[str, Any], Body(description="The layer's parameters (its `parameters` schema).")
-    ],
+    collection_id: CollectionId, request: Request, layers: LayersDep, settings: SettingsDep
 ) -> OrjsonResponse:
     """Compute (or find) the result for these parameters; its features are then at `items?result=<id>`.
     Sending the same parameters again answers the same result."""
@@ -68,6 +74,7 @@ async def create_result(
         raise InvalidParameter(
             f"collection {c.id!r} is not a derived layer: it takes no parameters", parameter="body"
         )
+    parameters = await json_object(request, settings.body_max_kb * 1024)
     if RESULT_PARAMETER in parameters:
         raise InvalidParameter(
             f"{RESULT_PARAMETER!r} is not a parameter of {c.id!r}", parameter=RESULT_PARAMETER
@@ -87,6 +94,6 @@ async def read_result(
     """Whether a result is still stored and current, with links to its features and tiles."""
     c = (await layers.catalog()).get(collection_id)
     if c.derived is None:
-        raise InvalidParameter(f"collection {c.id!r} is not a derived layer", parameter="collection_id")
+        raise NotFound(f"collection {c.id!r} is not a derived layer: it has no stored results")
     await layers.bind(c, DerivedChoice(result=result_id))
     return OrjsonResponse(_result_document(request, c, result_id, None))

@@ -17,6 +17,7 @@ from app.deps import CollectionId, LayersDep, ResponderDep, read_access
 from app.errors import PROBLEMS
 from app.links import base_url, link, self_links
 from app.negotiation import GEOJSON, HTML, JSON, Responder, etag_for, wants_html
+from app.openapi import RESULT_QUERY, query_parameter
 from twin.core.catalog.model import Collection
 from twin.core.crs import CRS84, SUPPORTED, content_crs_header, parse_crs
 from twin.core.features.query import reject_unknown
@@ -73,7 +74,8 @@ async def landing(request: Request, layers: LayersDep, responder: ResponderDep) 
     """The API's entry point: what it offers, and links to everything."""
     as_html = wants_html(request)
     catalog = await layers.catalog()
-    etag = etag_for("landing", catalog.fingerprint, str(request.url), as_html)
+    offers = [{"pilot": p.name, "title": p.title, "summary": p.summary} for p in pilots()]
+    etag = etag_for("landing", catalog.fingerprint, str(request.url), as_html, repr(offers))
     if (early := responder.early(request, etag)) is not None:
         return early
     base = base_url(request)
@@ -100,7 +102,6 @@ async def landing(request: Request, layers: LayersDep, responder: ResponderDep) 
         link(f"{base}/imports", "related", JSON, "Import runs"),
         *(link(f"{base}{path}", "related", JSON, title) for p in pilots() for path, title in p.links),
     ]
-    offers = [{"pilot": p.name, "title": p.title, "summary": p.summary} for p in pilots()]
     data = {
         "title": "Lozenets Twin",
         "description": "Geospatial backend of the digital twin of Sofia's Lozenets district: base layers "
@@ -295,26 +296,23 @@ async def sortables(
 
 
 # -- items --------------------------------------------------------------------------------------------
-def _query_parameter(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"name": name, "in": "query", "schema": schema or {"type": "string"}, "description": description}
-
-
 # Declared for the OpenAPI document only: the items route reads its parameters itself, since a
 # collection adds its own (property filters, a derived layer's parameters).
 ITEMS_PARAMETERS: list[dict[str, Any]] = [
-    _query_parameter(
+    query_parameter(
         "limit", "Features per page (default and maximum: settings).", {"type": "integer", "minimum": 1}
     ),
-    _query_parameter("bbox", "minx,miny,maxx,maxy in bbox-crs (axis order of that CRS)."),
-    _query_parameter("bbox-crs", "CRS URI of bbox (default CRS84)."),
-    _query_parameter("crs", "CRS URI of the response geometries (default CRS84)."),
-    _query_parameter("datetime", "RFC 3339 instant or interval, on time-stamped collections."),
-    _query_parameter("filter", "CQL2-Text filter over the queryables."),
-    _query_parameter("filter-lang", "Only cql2-text.", {"type": "string", "enum": ["cql2-text"]}),
-    _query_parameter("sortby", "e.g. `-population,name`; see /sortables."),
-    _query_parameter("properties", "Comma-separated properties to return."),
-    _query_parameter("cursor", "Paging token from a next/prev link."),
-    _query_parameter("f", "Response format.", {"type": "string", "enum": ["json", "html"]}),
+    query_parameter("bbox", "minx,miny,maxx,maxy in bbox-crs (axis order of that CRS)."),
+    query_parameter("bbox-crs", "CRS URI of bbox (default CRS84)."),
+    query_parameter("crs", "CRS URI of the response geometries (default CRS84)."),
+    query_parameter("datetime", "RFC 3339 instant or interval, on time-stamped collections."),
+    query_parameter("filter", "CQL2-Text filter over the queryables."),
+    query_parameter("filter-lang", "Only cql2-text.", {"type": "string", "enum": ["cql2-text"]}),
+    query_parameter("sortby", "e.g. `-population,name`; see /sortables."),
+    query_parameter("properties", "Comma-separated properties to return."),
+    query_parameter("cursor", "Paging token from a next/prev link."),
+    RESULT_QUERY,
+    query_parameter("f", "Response format.", {"type": "string", "enum": ["json", "html"]}),
 ]
 
 
@@ -374,6 +372,7 @@ async def items(
     "/collections/{collection_id}/items/{feature_id}",
     summary="One feature",
     responses={**PROBLEMS, 200: {"content": {GEOJSON: {}, HTML: {}}, "description": "A feature"}},
+    openapi_extra={"parameters": [RESULT_QUERY]},
 )
 async def item(
     collection_id: CollectionId,

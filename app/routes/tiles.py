@@ -12,6 +12,7 @@ from app.deps import CollectionId, LayersDep, ResponderDep, read_access
 from app.errors import PROBLEMS
 from app.links import base_url, link
 from app.negotiation import JSON, MVT, etag_for
+from app.openapi import RESULT_QUERY
 from twin.core.catalog.model import Collection
 from twin.core.features.query import reject_unknown
 from twin.core.tiles import (
@@ -173,6 +174,7 @@ async def tilejson(
         200: {"content": {MVT: {}}, "description": "A tile"},
         204: {"description": "No feature in this tile"},
     },
+    openapi_extra={"parameters": [RESULT_QUERY]},
 )
 async def tile(
     collection_id: CollectionId,

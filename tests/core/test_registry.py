@@ -147,13 +147,49 @@ SHADE = DerivedLayer(
     uses=(TREE_COUNT, TRANSIT),
 )
 
+BENCH_COUNT: InputKey[TreeCounter] = InputKey("example.benches", "benches near points (never loaded here)")
+UNANSWERED: InputKey[TreeCounter] = InputKey("example.unanswered", "a question no pilot answers")
+
+
+def census(inputs: Inputs, params: BaseModel) -> gpd.GeoDataFrame:
+    trees = inputs.frame("example_trees")
+    answered = [k.name for k in (BENCH_COUNT, UNANSWERED) if inputs.has(k)]
+    return gpd.GeoDataFrame(
+        {"trees": [len(trees)], "answered": [" ".join(answered) or "not available"]},
+        geometry=[shapely.MultiPoint(list(trees.geometry)).centroid],
+        crs=trees.crs,
+    )
+
+
+class NoParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+CENSUS = DerivedLayer(
+    id="tree_census",
+    title="Trees counted (example pilot)",
+    description="How many trees; benches when a pilot answers for them.",
+    geometry_type="Point",
+    parameters=NoParameters,
+    properties=(
+        OutputProperty("trees", "integer", "Trees."),
+        OutputProperty("answered", "string", "The optional questions some pilot answers."),
+    ),
+    inputs=("example_trees",),
+    compute=census,
+    optional=(BENCH_COUNT, UNANSWERED),
+)
+
 EXAMPLE = registry.Pilot(
     name="example",
     title="Example pilot",
     summary="Street trees, written in the tests.",
     loaders=(Loader("example_trees", "Street trees", "planner", (TREES_LAYER,), load_trees),),
-    layers=(SHADE,),
-    providers=(Provider(TREE_COUNT, layers=("example_trees",), open=StoredTrees),),
+    layers=(SHADE, CENSUS),
+    providers=(
+        Provider(TREE_COUNT, layers=("example_trees",), open=StoredTrees),
+        Provider(BENCH_COUNT, layers=("example_benches",), open=StoredTrees),
+    ),
 )
 
 
@@ -292,3 +328,39 @@ def test_a_result_from_replaced_data_is_not_served(
     again = http.post("/collections/tree_shade/results", json={"points": [list(ZOO)], "radius_m": 60}).json()
     assert again["id"] != created["id"]
     assert features(http, "tree_shade", result=again["id"])["features"][0]["properties"]["trees"] == 0
+
+
+def test_optional_questions_do_not_hold_a_layer_back(http: httpx.Client) -> None:
+    # BENCH_COUNT is answered by a provider whose layer is never loaded, UNANSWERED by nobody: the
+    # layer is registered and computed all the same, and says which of them it could ask.
+    collections = {c["id"] for c in http.get("/collections").json()["collections"]}
+    assert "tree_census" in collections
+    [census] = features(http, "tree_census")["features"]
+    trees = features(http, "example_trees", limit=100)["numberReturned"]
+    assert trees >= 3
+    assert census["properties"] == {"trees": trees, "answered": "example.benches"}
+
+
+def test_a_body_is_bounded_and_a_base_layer_has_no_results(http: httpx.Client) -> None:
+    huge = b'{"points": [' + b"[23.33, 42.67]," * 80_000 + b"[23.33, 42.67]]}"  # 1.2 MB
+    assert_problem(
+        http.post(
+            "/collections/tree_shade/results", content=huge, headers={"content-type": "application/json"}
+        ),
+        413,
+    )
+    assert_problem(http.post("/collections/tree_shade/results", content=b"[1, 2]"), 400, "JSON object")
+    assert_problem(http.post("/collections/tree_shade/results", content=b"{not json"), 400, "not JSON")
+    assert_problem(http.get("/collections/example_trees/results/abc"), 404, "not a derived layer")
+
+
+def test_no_installed_pilot_is_an_error_not_an_empty_twin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "entry_points", lambda group: [])
+    registry._installed.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="no pilot is installed"):
+            registry.pilots()
+    finally:
+        monkeypatch.undo()
+        registry._installed.cache_clear()
+    assert {"district", "transport"} <= {p.name for p in registry.pilots()}

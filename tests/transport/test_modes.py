@@ -105,6 +105,7 @@ def test_the_route_lines_and_ptal_name_modes_alike(
             "direction_id": -1,
         }
     )
-    routes = pd.DataFrame({"route_id": list(types), "route_type": list(types.values())})
+    # PTAL takes the mode the transport pilot's routes carry (StoredTransit.routes: modes.mode_of).
+    routes = pd.DataFrame({"route_id": list(types), "mode": [mode_of(t) for t in types.values()]})
     frequencies = route_frequencies(schedule, routes, (8 * 3600, 9 * 3600))
     assert dict(zip(frequencies["route_id"], frequencies["mode"], strict=True)) == modes

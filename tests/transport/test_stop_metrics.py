@@ -200,6 +200,8 @@ def test_the_default_date_moves_at_midnight_in_sofia(
     assert sunday.json()["service_date"] == "2026-12-06"
     assert sunday.json()["services"] == ["2"]  # the weekend service, not yesterday's answer
     assert tuesday["services"] == ["1"]
+    # An empty `date` is no date: today's.
+    assert client.get(path, params={"date": ""}).json()["service_date"] == "2026-12-06"
     # The layer too: the same URL without `date` is another answer on another day (ETag included).
     monkeypatch.setattr(clock, "today_in_sofia", lambda: dt.date(2026, 12, 1))
     layer_path = "/collections/stop_metrics/items"

@@ -62,6 +62,13 @@ def _installed() -> tuple[Pilot, ...]:
         if not isinstance(pilot, Pilot):
             raise TypeError(f"entry point {point.name!r} ({point.value}) is not a twin.core.registry.Pilot")
         found.append(pilot)
+    if not found:
+        # Without its pilots the twin would serve nothing and call itself ready: a missing or stale
+        # installation (run `pip install -e .`, as the scripts do) must not pass for a working one.
+        raise RuntimeError(
+            f"no pilot is installed (entry points {ENTRY_POINT_GROUP!r}): install the project with "
+            "`pip install -e .` (./scripts/run.sh and ./scripts/test.sh do)"
+        )
     return tuple(found)
 
 
@@ -116,3 +123,11 @@ def providers() -> dict[str, Provider[Any]]:
 
 def settings_classes() -> tuple[type[BaseSettings], ...]:
     return tuple(s for p in pilots() for s in p.settings)
+
+
+def check() -> None:
+    """Every lookup once: two pilots declaring one loader, layer or question fail here, at start-up,
+    rather than on every request."""
+    loaders()
+    derived_layers()
+    providers()

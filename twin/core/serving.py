@@ -24,7 +24,7 @@ from twin.core.catalog.model import Catalog, Collection
 from twin.core.crs import Crs
 from twin.core.derived import store as derived_store
 from twin.core.derived.contract import RESULT_PARAMETER
-from twin.core.derived.engine import materialize, register_all
+from twin.core.derived.engine import cache_key, materialize, register_all
 from twin.core.errors import InvalidParameter, NotFound
 from twin.core.features import store as features_store
 from twin.core.features.cursor import from_keys
@@ -165,9 +165,7 @@ class LayerService:
         if known is not None and time.monotonic() - known[1] < BOUND_TTL_SECONDS:
             return collection.bound_to(known[0])
         key, _count = await self.compute(collection, choice.params)
-        if len(self._bound) > 10_000:
-            self._bound.clear()
-        self._bound[token] = (key, time.monotonic())
+        self._remember(token, key)
         return collection.bound_to(key)
 
     async def compute(self, collection: Collection, params: BaseModel) -> tuple[str, int]:
@@ -178,6 +176,14 @@ class LayerService:
             return await anyio.to_thread.run_sync(lambda: materialize(self.sync_engine, layer, params))
 
     async def _stored(self, collection: Collection, result: str) -> str:
+        """A stored result named by a request, checked to be current: of this layer, computed by its
+        present version from the data it depends on now (known ones are trusted for a minute)."""
+        layer = collection.derived
+        assert layer is not None
+        token = (collection.id, collection.data_version, f"{RESULT_PARAMETER}:{result}")
+        known = self._bound.get(token)
+        if known is not None and time.monotonic() - known[1] < BOUND_TTL_SECONDS:
+            return result
         async with connect(self.engine) as conn:
             run = await derived_store.read_run(conn, result)
             current = await derived_store.current_versions(conn, list(run["input_versions"]) if run else [])
@@ -187,13 +193,23 @@ class LayerService:
                 "are forgotten: POST the parameters again)",
                 parameter=RESULT_PARAMETER,
             )
-        if current != run["input_versions"]:
+        try:
+            params = layer.parameters.model_validate(run["params"])
+        except ValidationError:
+            params = None
+        if current != run["input_versions"] or params is None or cache_key(layer, params, current) != result:
             raise NotFound(
-                f"result {result!r} was computed from data that has since been replaced; POST the "
-                "parameters again",
+                f"result {result!r} was computed from data (or by a computation) that has since been "
+                "replaced; POST the parameters again",
                 parameter=RESULT_PARAMETER,
             )
+        self._remember(token, result)
         return result
+
+    def _remember(self, token: tuple[str, int, str], key: str) -> None:
+        if len(self._bound) > 10_000:
+            self._bound.clear()
+        self._bound[token] = (key, time.monotonic())
 
     async def derived_properties(
         self, collection: Collection, choice: DerivedChoice, limit: int = 10

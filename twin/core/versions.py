@@ -18,7 +18,7 @@ import asyncpg
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-log = logging.getLogger("twin.core.versions")
+log = logging.getLogger("twin.versions")
 
 CHANNEL = "twin_layers"
 """The channel on which writers announce changed layers (delivered at their commit)."""

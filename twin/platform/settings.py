@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     response_cache_mb: int = Field(
         default=256, ge=0, le=65_536, description="Memory per worker for finished responses (0 = off)."
     )
+    body_max_kb: int = Field(
+        default=1024,
+        ge=1,
+        le=1_048_576,
+        description="Largest JSON request body (derived-layer parameters, batches), in KiB; larger: 413.",
+    )
     upload_max_mb: int = Field(
         default=200, ge=1, le=10_000, description="Largest file accepted by an upload import, in MiB."
     )

@@ -1,4 +1,4 @@
-"""The public-transport feed: a GTFS zip validated whole (twin.gtfs), then loaded with COPY in one
+"""The public-transport feed: a GTFS zip validated whole (twin.transport.gtfs), then loaded with COPY in one
 transaction, replacing the previous feed only if everything succeeds.
 
 Besides the feed's own tables it writes what the layers serve, computed here from the validated frames

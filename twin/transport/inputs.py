@@ -69,12 +69,14 @@ def stops_within_reach(
     window : (start, end)
         Seconds after the service day's midnight, end excluded.
     """
+    start, end = window
+    if not end > start:
+        raise ValueError(f"window must end after it starts, got {window}")
     points = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
     stop_xy = stops[["x", "y"]].to_numpy(dtype=np.float64)
     # A k-d tree: a city of buildings asks this at once, and a full distance matrix would not fit.
     pairs = cKDTree(points).sparse_distance_matrix(cKDTree(stop_xy), radius_m, output_type="ndarray")
     point, stop, distance = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64), pairs["v"]
-    start, end = window
     inside = schedule[(schedule["departure_s"] >= start) & (schedule["departure_s"] < end)]
     counts = inside.groupby("stop_id").size()
     near = stops.iloc[stop]

@@ -46,8 +46,8 @@ class MetricsQuery:
     ) -> MetricsQuery:
         """From request text; a bad value is a 400 naming its parameter."""
         try:
-            service_day = date.fromisoformat(day) if day is not None else today
-            if day is not None and len(day) != 10:
+            service_day = date.fromisoformat(day) if day else today
+            if day and len(day) != 10:
                 raise ValueError
         except ValueError as exc:
             raise InvalidParameter(f"date must be YYYY-MM-DD, got {day!r}", parameter="date") from exc

@@ -43,23 +43,24 @@ def upsert_layer(
 
 
 def register_derived(
-    conn: Connection, layers: Iterable[tuple[DerivedLayer, tuple[str, ...]]]
+    conn: Connection, layers: Iterable[tuple[DerivedLayer, tuple[str, ...], tuple[str, ...]]]
 ) -> dict[str, int]:
     """Register every derived layer whose inputs are loaded, with provenance joined from its inputs.
 
-    Each layer comes with the layer ids it depends on (its inputs and the layers behind the questions
-    it asks). Its data version moves whenever one of theirs does (or the computation's version), so
-    caches keyed on it never serve results computed from old data. Returns {layer id: data version}.
+    Each layer comes with the layer ids it needs (its inputs and the layers behind the questions it
+    asks) and those it uses when loaded (behind its optional questions). Its data version moves
+    whenever one of theirs does (or the computation's version), so caches keyed on it never serve
+    results computed from old data. Returns {layer id: data version}.
     """
     registered = {
         row["id"]: row
         for row in conn.execute(select(layer).order_by(layer.c.id).limit(MAX_LAYERS)).mappings()
     }
     versions: dict[str, int] = {}
-    for derived, depends_on in layers:
-        inputs = [registered[i] for i in depends_on if i in registered]
-        if len(inputs) != len(depends_on):
+    for derived, depends_on, optional in layers:
+        if not all(i in registered for i in depends_on):
             continue
+        inputs = [registered[i] for i in (*depends_on, *optional) if i in registered]
         content_hash = hashlib.sha256(
             "|".join(
                 [derived.id, derived.version, *(f"{r['id']}:{r['data_version']}" for r in inputs)]
@@ -79,7 +80,7 @@ def register_derived(
             **provenance,
             "source_url": None,
             "parameters": derived.parameters.model_json_schema(),
-            "input_layers": list(depends_on),
+            "input_layers": [r["id"] for r in inputs],
         }
         versions[derived.id] = _upsert(conn, derived.id, values, content_hash)
     return versions

@@ -23,7 +23,7 @@ from twin.core.catalog.model import (
 from twin.core.derived.contract import DerivedLayer
 from twin.core.values import SQL_TYPES
 
-log = logging.getLogger("twin.core.catalog.model")
+log = logging.getLogger("twin.catalog")
 
 MAX_LAYERS = 1000
 

@@ -36,14 +36,16 @@ def cache_key(layer: DerivedLayer, params: BaseModel, input_versions: Mapping[st
 
 
 def dependencies(
-    layer: DerivedLayer, providers: Mapping[str, Provider[Any]] | None = None
+    layer: DerivedLayer, providers: Mapping[str, Provider[Any]] | None = None, *, optional: bool = False
 ) -> tuple[str, ...]:
-    """The layer ids a derived layer's results depend on: its inputs, and the layers behind the answers
-    to the questions it asks (optional ones only when some pilot answers them)."""
+    """The layer ids a derived layer's results depend on: its inputs and the layers behind the answers
+    to the questions it needs; with `optional`, the layers behind the optional questions some pilot
+    answers instead (their data keys the results when loaded; the layer works without them)."""
     known = registry.providers() if providers is None else providers
-    asked = [known[k.name] for k in layer.uses if k.name in known]
-    asked += [known[k.name] for k in layer.optional if k.name in known]
-    ids = list(layer.inputs) + [i for provider in asked for i in provider.layers]
+    if optional:
+        ids = [i for k in layer.optional if k.name in known for i in known[k.name].layers]
+    else:
+        ids = list(layer.inputs) + [i for k in layer.uses if k.name in known for i in known[k.name].layers]
     return tuple(dict.fromkeys(ids))
 
 
@@ -56,7 +58,7 @@ def register_all(conn: Connection) -> dict[str, int]:
     answers; returns {layer id: data version}."""
     providers = registry.providers()
     layers = [
-        (layer, dependencies(layer, providers))
+        (layer, dependencies(layer, providers), dependencies(layer, providers, optional=True))
         for layer in registry.derived_layers().values()
         if answerable(layer, providers)
     ]
@@ -99,7 +101,8 @@ def materialize(
     providers = registry.providers()
     depends_on = dependencies(layer, providers)
     with engine.begin() as conn:
-        versions = store.input_versions(conn, depends_on)
+        # The optional questions' layers key the result when they are loaded; their absence is no error.
+        versions = store.input_versions(conn, depends_on + dependencies(layer, providers, optional=True))
         missing = sorted(set(depends_on) - set(versions))
         if missing:
             raise NotReady(f"derived layer {layer.id!r} needs layers that are not loaded: {missing}")

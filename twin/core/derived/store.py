@@ -106,10 +106,12 @@ def read_layer_table(conn: Connection, layer_id: str) -> pd.DataFrame:
     return pd.DataFrame(result.mappings().all(), columns=list(result.keys()))
 
 
+_VERSIONS = text("SELECT id, data_version FROM layer WHERE id = ANY(:ids)")
+
+
 def input_versions(conn: Connection, layer_ids: Sequence[str]) -> dict[str, int]:
-    rows = conn.execute(
-        text("SELECT id, data_version FROM layer WHERE id = ANY(:ids)"), {"ids": list(layer_ids)}
-    ).all()
+    """{layer id: data version} of those of the layers that are registered."""
+    rows = conn.execute(_VERSIONS, {"ids": list(layer_ids)}).all()
     return {row.id: int(row.data_version) for row in rows}
 
 
@@ -127,23 +129,26 @@ def _json(value: object) -> str:
 
 
 async def read_run(conn: AsyncConnection, cache_key: str) -> dict[str, Any] | None:
-    """A stored result's layer and input versions (marking it used), or None."""
+    """A stored result's layer, parameters and input versions (marking it used), or None."""
     row = (
         await conn.execute(
             text(
                 "UPDATE derived_run SET last_used_at = now() WHERE cache_key = :key"
-                " RETURNING layer_id, input_versions::text AS input_versions"
+                " RETURNING layer_id, params::text AS params, input_versions::text AS input_versions"
             ),
             {"key": cache_key[:64]},
         )
     ).first()
     if row is None:
         return None
-    return {"layer_id": row.layer_id, "input_versions": orjson.loads(row.input_versions)}
+    return {
+        "layer_id": row.layer_id,
+        "params": orjson.loads(row.params),
+        "input_versions": orjson.loads(row.input_versions),
+    }
 
 
 async def current_versions(conn: AsyncConnection, layer_ids: Sequence[str]) -> dict[str, int]:
-    rows = await conn.execute(
-        text("SELECT id, data_version FROM layer WHERE id = ANY(:ids)"), {"ids": list(layer_ids)}
-    )
+    """As :func:`input_versions`, on the app's connection."""
+    rows = await conn.execute(_VERSIONS, {"ids": list(layer_ids)})
     return {row.id: int(row.data_version) for row in rows}

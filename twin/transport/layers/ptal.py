@@ -45,7 +45,6 @@ from twin.core.grids import centre_grid
 from twin.questions import TRANSIT
 from twin.transport.layers.service import PeakParameters
 from twin.transport.metrics import hms, parse_window
-from twin.transport.modes import mode_of
 
 WALK_M_PER_MIN = 80.0
 BUS_CATCHMENT_M = 640.0
@@ -97,7 +96,7 @@ def route_frequencies(schedule: pd.DataFrame, routes: pd.DataFrame, window: tupl
         A service day's departures: ``stop_id``, ``departure_s``, ``route_id``, ``direction_id``
         (-1 when unknown: all such departures count as one direction).
     routes : DataFrame
-        ``route_id``, ``route_type``.
+        ``route_id``, ``mode`` (as the transport pilot assigns it: ``twin.transport.modes``).
     window : (start, end)
         Seconds after the service day's midnight, end excluded.
 
@@ -115,8 +114,7 @@ def route_frequencies(schedule: pd.DataFrame, routes: pd.DataFrame, window: tupl
     per_direction = inside.groupby(["stop_id", "route_id", "direction_id"]).size()
     busiest = per_direction.groupby(level=["stop_id", "route_id"]).max()
     frame = (busiest / ((end - start) / 3600)).rename("frequency").reset_index()
-    modes = routes.set_index("route_id")["route_type"].map(lambda t: mode_of(int(t))).rename("mode")
-    frame = frame.join(modes, on="route_id", how="inner")
+    frame = frame.join(routes.set_index("route_id")["mode"], on="route_id", how="inner")
     return frame[["stop_id", "route_id", "mode", "frequency"]].reset_index(drop=True)
 
 
@@ -376,4 +374,5 @@ PTAL = DerivedLayer(
     compute=_compute,
     uses=(TRANSIT,),
     extent_input="district",
+    version="2",  # 2: modes from the one route_type table (extended types as the reference gives them)
 )

@@ -40,7 +40,7 @@ def departures_per_stop(
     inside = schedule[(times >= start) & (times < end)]
     counts = inside.groupby("stop_id").size()
     if window is None:
-        hours = max(end - start, 3600) / 3600  # at least an hour: see twin.stop_metrics
+        hours = max(end - start, 3600) / 3600  # at least an hour: see twin.transport.metrics
     else:
         hours = (end - start) / 3600 if end > start else float("nan")
     departures = stops["stop_id"].map(counts).fillna(0).astype("int64")
@@ -52,7 +52,7 @@ def departures_per_stop(
 
 
 def today_in_sofia() -> dt.date:
-    # Looked up at call time, so the clock has one definition (twin.clock) that tests can move.
+    # Looked up at call time, so the clock has one definition (twin.platform.clock) that tests can move.
     return clock.today_in_sofia()
 
 
