@@ -23,6 +23,7 @@ from sqlalchemy import Engine, text
 from tests.support.api import assert_problem
 from tests.support.geo import to_utm
 from tests.support.gtfs_raw import raw_rows
+from twin.core.bulk import copy_text
 from twin.core.errors import Conflict, SourceError
 from twin.platform.settings import Settings
 from twin.transport import importer as gtfs_importer
@@ -312,7 +313,7 @@ def test_copy_text_writes_postgresql_text_format() -> None:
             "kept": ["", "x", "", "y", "", "z"],
         }
     )
-    got = b"".join(gtfs_repo.copy_text(frame, list(frame.columns), keep_empty=("kept",))).decode()
+    got = b"".join(copy_text(frame, list(frame.columns), keep_empty=("kept",))).decode()
     assert got.splitlines() == [
         "plain\tb\t0\t1\tt\t0.1\t2026-01-01\t",
         "tab\\there\ta\t-5\t\\N\tf\t2.5\t\\N\tx",

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from twin.core.bulk import value_codes
 from twin.transport.gtfs.checks import (
     Checked,
     check_coordinates,
@@ -18,7 +19,7 @@ from twin.transport.gtfs.checks import (
 )
 from twin.transport.gtfs.csvfile import Table
 from twin.transport.gtfs.feed import DAYS, REQUIRED_COLUMNS
-from twin.transport.gtfs.parsing import by_distinct, parse_dates, parse_uint, value_codes
+from twin.transport.gtfs.parsing import by_distinct, parse_dates, parse_uint
 from twin.transport.gtfs.problems import Problems, quote, quoting
 
 # --------------------------------------------------------------------------------------------------

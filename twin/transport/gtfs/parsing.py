@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from twin.core.bulk import value_codes
+
 TIME_RE = r"(\d{1,2}):([0-5]\d):([0-5]\d)"
 DATE_RE = r"\d{8}"
 UINT_RE = r"[0-9]+"
@@ -19,32 +21,6 @@ UINT_RE = r"[0-9]+"
 
 
 ValueParser = Callable[[pd.Series], tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]
-
-
-def factorize(values: pd.Series) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Integer codes per row (intp) and the distinct strings they index, in order of first appearance;
-    cheaper than pandas' own when equal values come in runs (as trip_id does in stop_times)."""
-    return value_codes(values, grouped=True)
-
-
-def value_codes(
-    values: pd.Series, grouped: bool = False
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Integer codes per row and the distinct strings they index; ``grouped``: equal values are likely
-    to be in one run of rows (as trip_id is in stop_times)."""
-    text = values.to_numpy(dtype=object)
-    if grouped and len(text) > 1:
-        # Feeds usually keep each trip's rows together: then numbering the runs is the factorization,
-        # and comparing neighbours is cheaper than hashing every row.
-        starts = np.concatenate(([0], np.flatnonzero(text[1:] != text[:-1]) + 1))
-        heads = text[starts]
-        if len(heads) <= len(text) // 2 and len(pd.unique(heads)) == len(heads):
-            step = np.zeros(len(text), dtype=np.intp)
-            step[starts[1:]] = 1
-            return np.cumsum(step), np.asarray(heads, dtype=object)
-    # Factorizing the object array is about twice as fast as factorizing the str Series.
-    codes, uniques = pd.factorize(text)
-    return codes, np.asarray(uniques, dtype=object)
 
 
 def by_distinct(values: pd.Series, parse: ValueParser) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:

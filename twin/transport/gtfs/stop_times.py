@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from twin.core.bulk import value_codes
 from twin.transport.gtfs.checks import Checked, parsed_column
 from twin.transport.gtfs.csvfile import Table
-from twin.transport.gtfs.parsing import by_distinct, hms_text, parse_times, parse_uint, value_codes
+from twin.transport.gtfs.parsing import by_distinct, hms_text, parse_times, parse_uint
 from twin.transport.gtfs.problems import Problems, quote, quoting
 
 Array = np.ndarray[Any, Any]
