@@ -7,6 +7,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from twin.platform.db import make_sync_engine
+from twin.platform.migrate import include_object
 from twin.platform.migrate import target_metadata as every_table
 from twin.platform.settings import Settings
 
@@ -14,16 +15,11 @@ config = context.config
 target_metadata = every_table()
 
 
-def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    # PostGIS owns spatial_ref_sys and the tiger/topology schemas; never autogenerate them away.
-    return not (type_ == "table" and name in {"spatial_ref_sys"})
-
-
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        include_object=_include_object,
+        include_object=include_object,
         transaction_per_migration=True,
     )
     with context.begin_transaction():

@@ -44,18 +44,14 @@ def test_models_match_the_migrations(engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from twin.platform.migrate import target_metadata
+    from twin.platform.migrate import include_object, target_metadata
 
     metadata = target_metadata()
 
     with engine.connect() as conn:
         context = MigrationContext.configure(
             conn,
-            opts={
-                "include_object": lambda obj, name, type_, *_: (
-                    not (type_ == "table" and name == "spatial_ref_sys")
-                )
-            },
+            opts={"include_object": include_object},
         )
         diff = compare_metadata(context, metadata)
     assert diff == []

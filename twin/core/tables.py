@@ -42,6 +42,7 @@ layer = Table(
     Column("temporal_column", Text),
     Column("parameters", JSONB),
     Column("input_layers", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("options", JSONB, nullable=False, server_default="{}"),
     CheckConstraint("kind IN ('base', 'derived')", name="layer_kind_check"),
 )
 

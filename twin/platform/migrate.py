@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -20,6 +22,18 @@ def target_metadata() -> MetaData:
 
     pilots()
     return metadata
+
+
+_PARTITION = re.compile(r".+_p(\d{4}|default)")
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """What autogenerate compares: not PostGIS's own spatial_ref_sys, and not the partitions of a
+    partitioned table (``<table>_p<year>``, ``<table>_pdefault``), which the migrations make and the
+    models declare through their parent."""
+    if type_ == "table" and name == "spatial_ref_sys":
+        return False
+    return not (type_ == "table" and reflected and compare_to is None and _PARTITION.fullmatch(name or ""))
 
 
 def alembic_config() -> Config:

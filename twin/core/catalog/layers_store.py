@@ -37,6 +37,7 @@ def upsert_layer(
         "table_name": spec.table_name,
         "source_ids": list(spec.source_ids),
         "temporal_column": spec.temporal_column,
+        "options": spec.options(),
         **(provenance if provenance is not None else spec.provenance(manifest)),
     }
     return _upsert(conn, spec.id, values, content_hash)
@@ -84,6 +85,18 @@ def register_derived(
         }
         versions[derived.id] = _upsert(conn, derived.id, values, content_hash)
     return versions
+
+
+def touch(conn: Connection, layer_ids: Iterable[str]) -> dict[str, int]:
+    """A new data version for layers written outside an import run (a batch of measurements posted to
+    an API): caches keyed on the old one become unreachable. Returns {layer id: data version}."""
+    rows = conn.execute(
+        update(layer)
+        .where(layer.c.id.in_(list(layer_ids)))
+        .values(data_version=layer.c.data_version + 1, updated_at=func.now())
+        .returning(layer.c.id, layer.c.data_version)
+    )
+    return {row.id: int(row.data_version) for row in rows}
 
 
 def _upsert(conn: Connection, layer_id: str, values: dict[str, Any], content_hash: str) -> int:

@@ -24,6 +24,24 @@ class LayerSpec:
     synthetic: bool = False
     temporal_column: str | None = None
     """The timestamptz or date column that `datetime` filters match, for a layer that has time."""
+    key_column: str | None = None
+    """The feature id column when the table is a view (a view has no primary key to find it by)."""
+    extent_layer: str | None = None
+    """Report this layer's extent instead of computing one (a view over millions of rows whose
+    geometries are another layer's: measurements at stations)."""
+    exact_count: bool = True
+    """Count numberMatched on the first page; False for layers too large to count per request."""
+
+    def options(self) -> dict[str, Any]:
+        """How the catalog serves the layer, where it differs from a plain table (stored with it)."""
+        found: dict[str, Any] = {}
+        if self.key_column:
+            found["key_column"] = self.key_column
+        if self.extent_layer:
+            found["extent_layer"] = self.extent_layer
+        if not self.exact_count:
+            found["exact_count"] = False
+        return found
 
     def provenance(self, manifest: Manifest) -> dict[str, Any]:
         """Source, licence, attribution and date, joined from the manifest entries the layer uses."""

@@ -26,6 +26,8 @@ from twin.core.values import SQL_TYPES
 log = logging.getLogger("twin.catalog")
 
 MAX_LAYERS = 1000
+UNCOUNTED = 2**62
+"""The row estimate of a layer declared too large to count: larger than any exact-count setting."""
 
 _FINGERPRINT = text(
     "SELECT coalesce(string_agg(id || ':' || data_version || ':' || extract(epoch FROM updated_at), ','"
@@ -71,6 +73,7 @@ async def load_catalog(conn: AsyncConnection, derived: Mapping[str, DerivedLayer
 
     collections: dict[str, Collection] = {}
     extents: dict[str, tuple[float, float, float, float] | None] = {}
+    borrowed: dict[str, str] = {}
     for row in layers:
         if row["kind"] != "base":
             continue
@@ -78,10 +81,19 @@ async def load_catalog(conn: AsyncConnection, derived: Mapping[str, DerivedLayer
         built = _base_collection(row, columns.get(table, []), geometry.get(table))
         if built is None:
             continue
-        extent = await _extent(conn, built)
+        options = row.get("options") or {}
+        if options.get("extent_layer"):
+            # A view over millions of rows whose geometries are another layer's: that layer's extent.
+            borrowed[built.id] = str(options["extent_layer"])
+            extent = None
+        else:
+            extent = await _extent(conn, built)
         temporal_extent = await _temporal_extent(conn, built) if built.temporal else None
         collections[built.id] = replace(built, extent=extent, temporal_extent=temporal_extent)
         extents[built.id] = extent
+    for layer_id, other in borrowed.items():
+        extents[layer_id] = extents.get(other)
+        collections[layer_id] = replace(collections[layer_id], extent=extents[layer_id])
     for row in layers:
         layer = derived.get(row["id"])
         if row["kind"] != "derived" or layer is None:
@@ -107,7 +119,9 @@ def _provenance(row: Mapping[str, Any]) -> Provenance:
 def _base_collection(
     row: Mapping[str, Any], columns: list[dict[str, Any]], geometry: Mapping[str, Any] | None
 ) -> Collection | None:
-    keys = [c for c in columns if c["is_key"]]
+    options = row.get("options") or {}
+    declared = options.get("key_column")
+    keys = [c for c in columns if (c["column_name"] == declared if declared else c["is_key"])]
     if row["geometry_type"] == "None":  # a table of figures other layers join (in /layers, not a collection)
         return None
     if geometry is None or len(keys) != 1:
@@ -139,7 +153,8 @@ def _base_collection(
         data_version=int(row["data_version"]),
         updated_at=row["updated_at"],
         temporal=temporal,
-        row_estimate=int(columns[0]["row_estimate"]),
+        # A layer too large to count per request says so; its pages then omit numberMatched.
+        row_estimate=int(columns[0]["row_estimate"]) if options.get("exact_count", True) else UNCOUNTED,
     )
 
 

@@ -1,0 +1,184 @@
+"""Writing a batch that came over the API (or from the live poller, or a sensor.community archive file):
+checked whole, then written in one transaction with the daily rollup, the layer's new data version, the
+derived layers that follow it and an import run naming who sent it; or refused whole, nothing stored."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine
+
+from twin.air import ingest, store
+from twin.air.layers_spec import MEASUREMENTS_LAYER, STATIONS_LAYER
+from twin.air.rules import rules
+from twin.core.catalog.layers_store import touch
+from twin.core.derived.engine import register_all
+from twin.core.errors import Conflict, InvalidParameter
+from twin.core.imports import store as runs
+from twin.core.versions import announce
+
+MAX_BATCH = 10_000
+"""Records in one batch, at most (the API documents 1,000 a request as the expected size)."""
+INGEST_LOADER = "air-ingest"
+"""The name batches are recorded under in the import audit trail."""
+
+
+@dataclass
+class BatchResult:
+    run_id: int
+    rows: int
+    inserted: int
+    unchanged: int
+    days: int
+    layer_versions: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "rows": self.rows,
+            "inserted": self.inserted,
+            "unchanged": self.unchanged,
+            "days_rolled_up": self.days,
+            "layer_versions": self.layer_versions,
+        }
+
+
+def write_batch(
+    engine: Engine, records: Sequence[Any], triggered_by: str, now: datetime | None = None
+) -> BatchResult:
+    """All or nothing: every problem named by row and field (a 400), a value already stored differently
+    (a 409 naming the rows), else every row written. Sending the same batch again stores nothing new."""
+    if not 1 <= len(records) <= MAX_BATCH:
+        raise InvalidParameter(
+            f"a batch holds 1 to {MAX_BATCH:,} measurements, got {len(records):,}", parameter="measurements"
+        )
+    with engine.begin() as conn:
+        sensors = {record.get("sensor") for record in records if isinstance(record, dict)}
+        known = store.stations.known(conn, [s for s in sensors if isinstance(s, str)])
+        checked = ingest.check_records(records, known, now)
+        if checked.errors:
+            first = checked.errors[0]
+            raise InvalidParameter(
+                f"{len(checked.errors)} problem(s) in the batch, nothing was stored; the first: "
+                f"row {first.row}, {first.field}: {first.message}",
+                parameter="measurements",
+                errors=[e.as_dict() for e in checked.errors[:200]],
+            )
+        return _write(conn, checked.rows, triggered_by)
+
+
+def _write(conn: Connection, rows: pd.DataFrame, triggered_by: str) -> BatchResult:
+    run_id = runs.start_run(conn, INGEST_LOADER, triggered_by)
+    store.measurements.stage(conn, rows.assign(import_run=run_id))
+    clashes = store.measurements.conflicts(conn)
+    if clashes:
+        raise Conflict(
+            f"{len(clashes)} measurement(s) are stored with another value; nothing was stored (a value "
+            "is never overwritten by a batch)",
+            conflicts=[
+                {
+                    "row": c.row_no,
+                    "field": "value",
+                    "stored_value": c.stored_value,
+                    "stored_validity": c.stored_validity,
+                }
+                for c in clashes[:200]
+            ],
+        )
+    inserted, _ = store.measurements.write_staged(conn, replace=False)
+    days = store.measurements.refresh_daily(conn, rules().capture.daily_min_hour_share) if inserted else 0
+    versions: dict[str, int] = {}
+    if inserted:
+        store.stations.refresh_activity(conn)
+        versions = touch(conn, [MEASUREMENTS_LAYER.id, STATIONS_LAYER.id])
+        versions.update(register_all(conn))
+        announce(conn, INGEST_LOADER)
+    counts = {"measurements": len(rows), "inserted": inserted}
+    runs.finish_run(conn, run_id, status="succeeded" if inserted else "unchanged", row_counts=counts)
+    return BatchResult(run_id, len(rows), inserted, len(rows) - inserted, days, versions)
+
+
+SENSOR_ID = re.compile(r"[a-z0-9][a-z0-9:._-]{1,63}")
+SENSOR_FIELDS = ("id", "name", "lon", "lat", "operator", "network", "class", "kind")
+
+
+def register_sensors(engine: Engine, records: Sequence[Any]) -> dict[str, Any]:
+    """Register (or update) stations and sensors: ``id``, ``name``, ``lon``, ``lat`` (WGS 84), and
+    optionally ``operator``, ``network``, ``class`` (reference or indicative, default indicative) and
+    ``kind`` (station, sensor, default sensor). All or nothing, every problem named by row and field."""
+    if not 1 <= len(records) <= MAX_BATCH:
+        raise InvalidParameter(f"send 1 to {MAX_BATCH:,} sensors, got {len(records):,}", parameter="sensors")
+    errors: list[dict[str, Any]] = []
+    rows = []
+    for row, record in enumerate(records):
+        found = _sensor_row(row, record, errors)
+        if found is not None:
+            rows.append(found)
+    ids = [r["id"] for r in rows]
+    for row, sensor in enumerate(ids):
+        if ids.index(sensor) != row:
+            errors.append(
+                {"row": row, "field": "id", "message": f"{sensor!r} repeats row {ids.index(sensor)}"}
+            )
+    if errors:
+        raise InvalidParameter(
+            f"{len(errors)} problem(s) in the sensors, nothing was stored",
+            parameter="sensors",
+            errors=errors[:200],
+        )
+    with engine.begin() as conn:
+        count = store.stations.upsert(conn, pd.DataFrame(rows, columns=list(store.stations.STATION_COLUMNS)))
+        versions = touch(conn, [STATIONS_LAYER.id])
+        versions.update(register_all(conn))
+        announce(conn, INGEST_LOADER)
+    return {"sensors": count, "layer_versions": versions}
+
+
+def _sensor_row(row: int, record: Any, errors: list[dict[str, Any]]) -> dict[str, Any] | None:
+    def fail(field: str, message: str) -> None:
+        errors.append({"row": row, "field": field, "message": message})
+
+    if not isinstance(record, dict):
+        fail("record", "a sensor must be a JSON object")
+        return None
+    for name in sorted(set(record) - set(SENSOR_FIELDS)):
+        fail(name, f"unknown field {name!r} (fields: {', '.join(SENSOR_FIELDS)})")
+    sensor = record.get("id")
+    if not isinstance(sensor, str) or not SENSOR_ID.fullmatch(sensor):
+        fail("id", "2-64 characters: lower-case letters, digits and : . _ -, starting with a letter or digit")
+    name = record.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        fail("name", "a name of 1-200 characters is required")
+    lon, lat = record.get("lon"), record.get("lat")
+    for name_of, value, bound in (("lon", lon, 180.0), ("lat", lat, 90.0)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not -bound <= value <= bound:
+            fail(name_of, f"a number within ±{bound:g} degrees is required")
+    sensor_class = record.get("class", "indicative")
+    if sensor_class not in ("reference", "indicative"):
+        fail("class", "reference or indicative")
+    kind = record.get("kind", "sensor")
+    if kind not in ("station", "sensor"):
+        fail("kind", "station or sensor")
+    if any(e["row"] == row for e in errors):
+        return None
+    return {
+        "id": sensor,
+        "name": str(name).strip(),
+        "operator": str(record.get("operator", "registered through the API"))[:200],
+        "network": str(record.get("network", "api"))[:100],
+        "class": sensor_class,
+        "kind": kind,
+        "pollutants": "{}",
+        "active_from": None,
+        "active_to": None,
+        "source": "registered through POST /air/sensors",
+        "licence": "as stated by the sender",
+        "notes": "",
+        "lon": float(lon),  # type: ignore[arg-type]
+        "lat": float(lat),  # type: ignore[arg-type]
+    }

@@ -1,0 +1,15 @@
+"""The air-quality pilot as the core registry sees it (entry point ``air`` in pyproject.toml)."""
+
+from __future__ import annotations
+
+from twin.air.importers.loader import LOADER
+from twin.core.registry import Pilot
+
+PILOT = Pilot(
+    name="air",
+    title="Air quality",
+    summary="EEA-verified PM10 and PM2.5 of Sofia's stations, the municipal sample and citizen sensors, "
+    "with statistics held against the EU limit values and the WHO guidelines.",
+    loaders=(LOADER,),
+    links=(("/air/limits", "The limit values and guidelines the twin holds measurements against"),),
+)

@@ -1,0 +1,125 @@
+"""The SQL of stations and sensors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from twin.core.bulk import copy_frame
+
+MAX_STATIONS = 100_000
+
+STATION_COLUMNS = (
+    "id",
+    "name",
+    "operator",
+    "network",
+    "class",
+    "kind",
+    "pollutants",
+    "active_from",
+    "active_to",
+    "source",
+    "licence",
+    "notes",
+    "lon",
+    "lat",
+)
+
+
+def upsert(conn: Connection, stations: pd.DataFrame) -> int:
+    """Insert or refresh stations (the columns of STATION_COLUMNS; ``pollutants`` a PostgreSQL array
+    literal such as ``{PM10,PM2.5}``). Measurements keep pointing at them."""
+    if stations.empty:
+        return 0
+    conn.execute(
+        text(
+            "CREATE TEMP TABLE air_station_stage (id text, name text, operator text, network text,"
+            " class text, kind text, pollutants text[], active_from timestamptz, active_to timestamptz,"
+            " source text, licence text, notes text, lon float8, lat float8) ON COMMIT DROP"
+        )
+    )
+    copy_frame(conn, "air_station_stage", stations, STATION_COLUMNS, keep_empty=("notes",))
+    return int(
+        conn.execute(
+            text(
+                "INSERT INTO air_station (id, name, operator, network, class, kind, pollutants, active_from,"
+                " active_to, source, licence, notes, geom)"
+                " SELECT id, name, operator, network, class, kind, pollutants, active_from, active_to,"
+                " source, licence, coalesce(notes, ''), ST_SetSRID(ST_MakePoint(lon, lat), 4326)"
+                " FROM air_station_stage"
+                " ON CONFLICT (id) DO UPDATE SET name = excluded.name, operator = excluded.operator,"
+                " network = excluded.network, class = excluded.class, kind = excluded.kind,"
+                " pollutants = ARRAY(SELECT DISTINCT unnest(air_station.pollutants || excluded.pollutants)"
+                "  ORDER BY 1),"
+                " active_from = least(air_station.active_from, excluded.active_from),"
+                " active_to = greatest(air_station.active_to, excluded.active_to),"
+                " source = excluded.source, licence = excluded.licence, notes = excluded.notes,"
+                " geom = excluded.geom"
+            )
+        ).rowcount
+        or 0
+    )
+
+
+def known(conn: Connection, ids: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Stations by id (those named, or all of them, bounded): name, class, network, pollutants."""
+    rows = conn.execute(
+        text(
+            "SELECT id, name, class AS station_class, network, pollutants FROM air_station"
+            " WHERE CAST(:ids AS text[]) IS NULL OR id = ANY(:ids) ORDER BY id LIMIT :limit"
+        ),
+        {"ids": list(ids) if ids is not None else None, "limit": MAX_STATIONS},
+    )
+    return {
+        r.id: {
+            "name": r.name,
+            "class": r.station_class,
+            "network": r.network,
+            "pollutants": list(r.pollutants),
+        }
+        for r in rows
+    }
+
+
+def refresh_activity(conn: Connection) -> None:
+    """Each station's pollutants and first and last measurement, from the daily rollup (stations with
+    no measurements keep what their source said)."""
+    conn.execute(
+        text(
+            "UPDATE air_station s SET pollutants = d.pollutants,"
+            " active_from = least(s.active_from, d.first_day::timestamp AT TIME ZONE 'Europe/Sofia'),"
+            " active_to = greatest(s.active_to, (d.last_day + 1)::timestamp AT TIME ZONE 'Europe/Sofia')"
+            " FROM (SELECT station_id, array_agg(DISTINCT pollutant ORDER BY pollutant) AS pollutants,"
+            "  min(day) AS first_day, max(day) AS last_day FROM air_daily GROUP BY station_id) d"
+            " WHERE d.station_id = s.id"
+        )
+    )
+
+
+async def locations(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
+    """Every station with its position and what it measures, for EDR's locations and the estimates."""
+    rows = await conn.execute(
+        text(
+            "SELECT id, name, operator, network, class AS station_class, kind, pollutants, active_from,"
+            " active_to, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM air_station ORDER BY id LIMIT :limit"
+        ),
+        {"limit": limit},
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def find(conn: AsyncConnection, station_id: str) -> dict[str, Any] | None:
+    rows = await conn.execute(
+        text(
+            "SELECT id, name, operator, network, class AS station_class, kind, pollutants, active_from,"
+            " active_to, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM air_station WHERE id = :id"
+        ),
+        {"id": station_id},
+    )
+    found = rows.mappings().first()
+    return None if found is None else dict(found)
