@@ -119,17 +119,22 @@ def register_sensors(engine: Engine, records: Sequence[Any]) -> dict[str, Any]:
         found = _sensor_row(row, record, errors)
         if found is not None:
             rows.append(found)
-    ids = [r["id"] for r in rows]
-    for row, sensor in enumerate(ids):
-        if ids.index(sensor) != row:
+    first_row: dict[str, int] = {}
+    for row, record in enumerate(records):
+        sensor = record.get("id") if isinstance(record, dict) else None
+        if not isinstance(sensor, str):
+            continue
+        if sensor in first_row:
             errors.append(
-                {"row": row, "field": "id", "message": f"{sensor!r} repeats row {ids.index(sensor)}"}
+                {"row": row, "field": "id", "message": f"{sensor!r} repeats row {first_row[sensor]}"}
             )
+        else:
+            first_row[sensor] = row
     if errors:
         raise InvalidParameter(
             f"{len(errors)} problem(s) in the sensors, nothing was stored",
             parameter="sensors",
-            errors=errors[:200],
+            errors=sorted(errors, key=lambda e: e["row"])[:200],
         )
     with engine.begin() as conn:
         count = store.stations.upsert(conn, pd.DataFrame(rows, columns=list(store.stations.STATION_COLUMNS)))

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
 
 from twin.air.pollutants import POLLUTANTS
@@ -28,6 +28,7 @@ VERIFICATION = frozenset({1, 2, 3})
 FUTURE_TOLERANCE = timedelta(minutes=5)
 """A clock a little ahead is not a measurement from the future."""
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+SOFIA = ZoneInfo("Europe/Sofia")
 FIELDS = ("sensor", "pollutant", "start", "end", "value", "unit")
 
 
@@ -63,7 +64,7 @@ def check_records(
         if found is not None:
             parsed.append(found)
     frame = pd.DataFrame(parsed, columns=_COLUMNS)
-    _check_repeats(frame, errors)
+    frame = _check_repeats(frame, errors)
     errors.sort(key=lambda e: (e.row, FIELDS.index(e.field) if e.field in FIELDS else len(FIELDS)))
     return Checked(frame, errors)
 
@@ -163,10 +164,7 @@ def _aggregation(start: datetime | None, end: datetime | None, fail: Any) -> str
 
 def _local_midnights(start: datetime, end: datetime) -> bool:
     """A day in Sofia across a clock change is 23 or 25 hours long."""
-    from zoneinfo import ZoneInfo
-
-    sofia = ZoneInfo("Europe/Sofia")
-    first, last = start.astimezone(sofia), end.astimezone(sofia)
+    first, last = start.astimezone(SOFIA), end.astimezone(SOFIA)
     return first.time() == last.time() == datetime.min.time() and (last.date() - first.date()).days == 1
 
 
@@ -201,17 +199,18 @@ def _code(value: Any, allowed: frozenset[int], field: str, fail: Any) -> int | N
     return value
 
 
-def _check_repeats(frame: pd.DataFrame, errors: list[RowError]) -> None:
-    """The same (sensor, pollutant, interval) twice in one batch: the later row is an error."""
+def _check_repeats(frame: pd.DataFrame, errors: list[RowError]) -> pd.DataFrame:
+    """The same (sensor, pollutant, interval) twice in one batch: the later row is an error (and left
+    out of the rows returned)."""
     if frame.empty:
-        return
+        return frame
     key = ["station_id", "pollutant", "start_time", "end_time"]
     repeated = frame.duplicated(key, keep="first").to_numpy()
     if not repeated.any():
-        return
+        return frame
     first_row = frame.groupby(key, sort=False)["row_no"].transform("first").to_numpy()
     for row, first in zip(frame["row_no"].to_numpy()[repeated], first_row[repeated], strict=True):
         errors.append(
             RowError(int(row), "start", f"the same sensor, pollutant and interval as row {int(first)}")
         )
-    frame.drop(index=frame.index[np.flatnonzero(repeated)], inplace=True)
+    return frame[~repeated]
