@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from twin.air import ingest, store
+from twin.air.importers import sensor_community
 from twin.air.layers_spec import MEASUREMENTS_LAYER, STATIONS_LAYER
 from twin.air.rules import rules
 from twin.core.catalog.layers_store import touch
@@ -58,18 +59,39 @@ def write_batch(
             f"a batch holds 1 to {MAX_BATCH:,} measurements, got {len(records):,}", parameter="measurements"
         )
     with engine.begin() as conn:
-        sensors = {record.get("sensor") for record in records if isinstance(record, dict)}
-        known = store.stations.known(conn, [s for s in sensors if isinstance(s, str)])
-        checked = ingest.check_records(records, known, now)
-        if checked.errors:
-            first = checked.errors[0]
-            raise InvalidParameter(
-                f"{len(checked.errors)} problem(s) in the batch, nothing was stored; the first: "
-                f"row {first.row}, {first.field}: {first.message}",
-                parameter="measurements",
-                errors=[e.as_dict() for e in checked.errors[:200]],
-            )
-        return _write(conn, checked.rows, triggered_by)
+        return _check_and_write(conn, records, triggered_by, now)
+
+
+def write_citizen_readings(
+    engine: Engine, sensors: pd.DataFrame, rows: pd.DataFrame, triggered_by: str, now: datetime | None = None
+) -> BatchResult:
+    """Hourly means of sensor.community readings (an archive file or the live API) in one transaction:
+    sensors the twin does not know yet registered (with their class, indicative), then the rows checked
+    and written like a batch. Nothing is stored if any row is refused."""
+    with engine.begin() as conn:
+        known = store.stations.known(conn, sensors["id"].tolist())
+        new = sensors[~sensors["id"].isin(list(known))]
+        if not new.empty:
+            store.stations.upsert(conn, new)
+        records = sensor_community.as_records(rows)
+        return _check_and_write(conn, records, triggered_by, now)
+
+
+def _check_and_write(
+    conn: Connection, records: Sequence[Any], triggered_by: str, now: datetime | None
+) -> BatchResult:
+    sensors = {record.get("sensor") for record in records if isinstance(record, dict)}
+    known = store.stations.known(conn, [s for s in sensors if isinstance(s, str)])
+    checked = ingest.check_records(records, known, now)
+    if checked.errors:
+        first = checked.errors[0]
+        raise InvalidParameter(
+            f"{len(checked.errors)} problem(s) in the batch, nothing was stored; the first: "
+            f"row {first.row}, {first.field}: {first.message}",
+            parameter="measurements",
+            errors=[e.as_dict() for e in checked.errors[:200]],
+        )
+    return _write(conn, checked.rows, triggered_by)
 
 
 def _write(conn: Connection, rows: pd.DataFrame, triggered_by: str) -> BatchResult:

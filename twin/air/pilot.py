@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from twin.air.cli import commands
 from twin.air.importers.loader import LOADER
+from twin.air.settings import AirSettings
 from twin.core.registry import Pilot
 
 PILOT = Pilot(
@@ -11,5 +13,7 @@ PILOT = Pilot(
     summary="EEA-verified PM10 and PM2.5 of Sofia's stations, the municipal sample and citizen sensors, "
     "with statistics held against the EU limit values and the WHO guidelines.",
     loaders=(LOADER,),
+    settings=(AirSettings,),
+    commands=commands,
     links=(("/air/limits", "The limit values and guidelines the twin holds measurements against"),),
 )

@@ -8,7 +8,7 @@ an embedding application) may also :func:`register` one.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
@@ -49,6 +49,8 @@ class Pilot:
     readiness: Readiness | None = None
     links: tuple[tuple[str, str], ...] = field(default=())
     """(path, title) of the pilot's own endpoints, linked from the landing page."""
+    commands: Callable[[], Any] | None = None
+    """Returns the pilot's command group (a typer.Typer), added to `twin` under the pilot's name."""
 
 
 _registered: dict[str, Pilot] = {}

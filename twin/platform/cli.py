@@ -386,8 +386,19 @@ def serve(
     )
 
 
+def _add_pilot_commands() -> None:
+    """Each pilot's own command group, as `twin <pilot> …` (e.g. `twin air poll`)."""
+    from twin.core.registry import pilots
+
+    added = {group.name for group in app.registered_groups}
+    for pilot in pilots():
+        if pilot.commands is not None and pilot.name not in added:
+            app.add_typer(pilot.commands(), name=pilot.name)
+
+
 def main() -> None:
     try:
+        _add_pilot_commands()
         result = app(standalone_mode=False)
     except click.ClickException as exc:
         exc.show()
