@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Protocol
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -47,3 +48,32 @@ class Transit(Protocol):
 TRANSIT: InputKey[Transit] = InputKey(
     "transit", "scheduled public transport: departures, routes and stops near a place"
 )
+
+
+class AirQuality(Protocol):
+    """The air the twin estimates at any place (the air-quality pilot answers)."""
+
+    def at(self, points_xy: np.ndarray, pollutant: str = "PM10", period: str = "last-year") -> pd.DataFrame:
+        """Per point (rows of `points_xy`, UTM 34N metres), in the pollutant's unit: ``estimate``, the
+        period's mean concentration, and ``uncertainty``, its standard deviation (kriging, or IDW's
+        spread when too few stations); NaN with the reason in ``attrs["computation"]`` when there is no
+        data. `period` is a day, month or year (YYYY-MM-DD, YYYY-MM, YYYY), first/last day, or
+        ``last-year``. ``attrs["computation"]`` accounts for the stations, corrections and method."""
+        ...
+
+
+AIR_QUALITY: InputKey[AirQuality] = InputKey(
+    "air_quality", "estimated air-quality concentrations at points, with their uncertainty"
+)
+
+
+class Residents(Protocol):
+    """Where people live (the planning pilot answers)."""
+
+    def points(self) -> gpd.GeoDataFrame:
+        """One point per dwelling building (UTM 34N) with ``residents`` (people, ≥ 0), and ``synthetic``
+        (bool) where the number is estimated rather than counted."""
+        ...
+
+
+RESIDENTS: InputKey[Residents] = InputKey("residents", "residents per building, as points")

@@ -361,7 +361,10 @@ async def items(
         body = html.items_page(c.title, features, head, links, item_query)
         return responder.store(request, etag, body, HTML + "; charset=utf-8", extra)
     # PostGIS wrote every feature; only the envelope is assembled here, and nothing is re-encoded.
-    tail = {k: v for k, v in head.items() if v is not None} | {"timeStamp": stamp, "links": links}
+    tail: dict[str, Any] = {k: v for k, v in head.items() if v is not None}
+    tail |= {"timeStamp": stamp, "links": links}
+    if (computation := await layers.computation(c)) is not None:
+        tail["computation"] = computation  # a foreign member (RFC 7946 §6.1): how this result was made
     body = (
         b'{"type":"FeatureCollection","features":[' + page.features.encode() + b"]," + orjson.dumps(tail)[1:]
     )

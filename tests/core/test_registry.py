@@ -124,11 +124,13 @@ def shade(inputs: Inputs, params: BaseModel) -> gpd.GeoDataFrame:
     trees = inputs.get(TREE_COUNT).within(xy, params.radius_m)
     stops = inputs.get(TRANSIT).stops_near(xy, 300, params.date, params.window)
     nearest = stops.groupby("point").first()
-    return places.assign(
+    result = places.assign(
         trees=trees,
         nearest_stop=[nearest["stop_id"].get(i) for i in range(len(places))],
         departures_per_hour=[nearest["departures_per_hour"].get(i) for i in range(len(places))],
     )
+    result.attrs["computation"] = {"places": len(places), "trees_counted": np.int64(trees.sum())}
+    return result
 
 
 SHADE = DerivedLayer(
@@ -297,6 +299,8 @@ def test_a_body_computes_a_result_served_as_a_collection(http: httpx.Client) -> 
     # At Central Station (a station, not a stop one boards at): tree 4 is there; the nearest stop is S1
     # (14 m) with T1 at 08:00 only.
     assert by_place[1] == {"trees": 1, "nearest_stop": "S1", "departures_per_hour": 1.0}
+    # The computation's account of itself is served with its features (numpy numbers made plain).
+    assert items["computation"] == {"places": 2, "trees_counted": 3}
     assert http.get(f"/collections/tree_shade/results/{result['id']}").status_code == 200
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from twin.air.cli import commands
 from twin.air.importers.loader import LOADER
+from twin.air.inputs import AIR_DATA_PROVIDER, AIR_QUALITY_PROVIDER
+from twin.air.layers.exposure import AIR_EXPOSURE
+from twin.air.layers.surface import AIR_SURFACE
 from twin.air.settings import AirSettings
 from twin.core.registry import Pilot
 
@@ -13,6 +16,8 @@ PILOT = Pilot(
     summary="EEA-verified PM10 and PM2.5 of Sofia's stations, the municipal sample and citizen sensors, "
     "with statistics held against the EU limit values and the WHO guidelines.",
     loaders=(LOADER,),
+    layers=(AIR_SURFACE, AIR_EXPOSURE),
+    providers=(AIR_DATA_PROVIDER, AIR_QUALITY_PROVIDER),
     settings=(AirSettings,),
     commands=commands,
     links=(("/air/limits", "The limit values and guidelines the twin holds measurements against"),),

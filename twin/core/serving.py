@@ -84,6 +84,7 @@ class LayerService:
         self._bound: dict[tuple[str, int, str], tuple[str, float]] = {}
         # Derived computations are CPU-bound: a burst of new parameters queues instead of piling up.
         self._computing = asyncio.Semaphore(2)
+        self._computations: dict[str, dict[str, Any] | None] = {}
 
     async def start(self) -> None:
         self.versions.start()
@@ -210,6 +211,20 @@ class LayerService:
         if len(self._bound) > 10_000:
             self._bound.clear()
         self._bound[token] = (key, time.monotonic())
+
+    async def computation(self, collection: Collection) -> dict[str, Any] | None:
+        """The account a bound derived result gives of its computation (None for a base layer, or a
+        computation that gave none). A result never changes, so its account is remembered."""
+        key = collection.fixed_params.get("cache_key")
+        if collection.derived is None or key is None:
+            return None
+        if key not in self._computations:
+            async with connect(self.engine) as conn:
+                found = await derived_store.computation(conn, key)
+            if len(self._computations) > 1000:
+                self._computations.clear()
+            self._computations[key] = found
+        return self._computations[key]
 
     async def derived_properties(
         self, collection: Collection, choice: DerivedChoice, limit: int = 10

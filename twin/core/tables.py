@@ -73,6 +73,7 @@ derived_run = Table(
     Column("params", JSONB, nullable=False),
     Column("input_versions", JSONB, nullable=False),
     Column("feature_count", Integer, nullable=False),
+    Column("computation", JSONB, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("last_used_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

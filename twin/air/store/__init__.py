@@ -1,5 +1,5 @@
 """The air-quality pilot's SQL."""
 
-from twin.air.store import measurements, runs, stations, statistics
+from twin.air.store import daily, measurements, runs, stations, statistics
 
-__all__ = ["measurements", "runs", "stations", "statistics"]
+__all__ = ["daily", "measurements", "runs", "stations", "statistics"]

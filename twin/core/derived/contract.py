@@ -19,6 +19,10 @@ from twin.core.derived.inputs import InputKey, Inputs
 PROPERTY_TYPES = frozenset({"string", "integer", "number", "boolean", "date", "datetime"})
 RESULT_PARAMETER = "result"
 """The request parameter naming a stored result (one computed from a POSTed body, say)."""
+COMPUTATION_ATTR = "computation"
+"""A computation may account for itself in ``frame.attrs[COMPUTATION_ATTR]``, a JSON object (the method
+used, a fit and its error, a fallback taken, why the result is empty): it is stored with the result and
+served with its features (the ``computation`` member of the items answer)."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from twin.core import registry
 from twin.core.catalog import layers_store
 from twin.core.derived import store
-from twin.core.derived.contract import DerivedLayer
+from twin.core.derived.contract import COMPUTATION_ATTR, DerivedLayer
 from twin.core.derived.inputs import METRIC_CRS, InputKey, InputUnavailable, Provider
 from twin.core.errors import NotReady, TwinError
 
@@ -126,6 +126,7 @@ def materialize(
             params=params.model_dump(mode="json"),
             input_versions=versions,
             rows=rows,
+            computation=computation_of(layer, frame),
         )
         store.prune_runs(conn, layer.id, keep_runs)
     return key, len(rows)
@@ -146,6 +147,24 @@ def feature_rows(layer: DerivedLayer, frame: gpd.GeoDataFrame) -> list[dict[str,
         {"fid": i, "props": _props_json(record), "wkb": wkb}
         for i, (record, wkb) in enumerate(zip(records, geometries, strict=True), start=1)
     ]
+
+
+def computation_of(layer: DerivedLayer, frame: gpd.GeoDataFrame) -> dict[str, Any] | None:
+    """The computation's account of itself (``frame.attrs``), checked to be a JSON object."""
+    found = frame.attrs.get(COMPUTATION_ATTR)
+    if found is None:
+        return None
+    if not isinstance(found, dict):
+        raise TwinError(f"derived layer {layer.id!r}: attrs[{COMPUTATION_ATTR!r}] must be a dict")
+    return cast(dict[str, Any], orjson.loads(orjson.dumps(found, default=_plain_default)))
+
+
+def _plain_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
 
 
 def _props_json(record: dict[str, Any]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import orjson
@@ -37,11 +37,13 @@ def insert_run(
     params: dict[str, Any],
     input_versions: dict[str, int],
     rows: Sequence[dict[str, Any]],
+    computation: dict[str, Any] | None = None,
 ) -> None:
     conn.execute(
         text(
-            "INSERT INTO derived_run (cache_key, layer_id, params, input_versions, feature_count) "
-            "VALUES (:key, :layer, CAST(:params AS jsonb), CAST(:versions AS jsonb), :n)"
+            "INSERT INTO derived_run (cache_key, layer_id, params, input_versions, feature_count,"
+            " computation) VALUES (:key, :layer, CAST(:params AS jsonb), CAST(:versions AS jsonb), :n,"
+            " CAST(:computation AS jsonb))"
         ),
         {
             "key": cache_key,
@@ -49,6 +51,7 @@ def insert_run(
             "params": _json(params),
             "versions": _json(input_versions),
             "n": len(rows),
+            "computation": None if computation is None else _json(computation),
         },
     )
     if rows:
@@ -113,6 +116,16 @@ def input_versions(conn: Connection, layer_ids: Sequence[str]) -> dict[str, int]
     """{layer id: data version} of those of the layers that are registered."""
     rows = conn.execute(_VERSIONS, {"ids": list(layer_ids)}).all()
     return {row.id: int(row.data_version) for row in rows}
+
+
+async def computation(conn: AsyncConnection, cache_key: str) -> dict[str, Any] | None:
+    """A stored result's account of its computation, if it gave one."""
+    found = (
+        await conn.execute(
+            text("SELECT computation::text FROM derived_run WHERE cache_key = :key"), {"key": cache_key}
+        )
+    ).scalar()
+    return None if found is None else cast(dict[str, Any], orjson.loads(found))
 
 
 async def result_properties(conn: AsyncConnection, cache_key: str, limit: int) -> list[dict[str, Any]]:
