@@ -4,19 +4,25 @@ Retrieval under /edr (position, area and locations queries answering CoverageJSO
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import anyio
 import orjson
+import shapely
 from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from app.deps import ConnDep, LayersDep, PrincipalDep, ResponderDep, SettingsDep, json_object, read_access
 from app.errors import PROBLEMS
-from app.negotiation import JSON, etag_for
+from app.links import base_url, link
+from app.negotiation import GEOJSON, JSON, etag_for
 from app.responses import OrjsonResponse
-from twin.air import batches, service
-from twin.core.errors import InvalidParameter
+from twin.air import batches, edr, service
+from twin.air.pollutants import POLLUTANTS
+from twin.air.store import stations as station_store
+from twin.core.errors import InvalidParameter, NotFound
 from twin.platform.keys import require_role
 
 router = APIRouter(tags=["air quality"])
@@ -188,3 +194,310 @@ def _list(body: dict[str, Any], name: str) -> list[Any]:
     if extra:
         raise InvalidParameter(f"unknown field {extra[0]!r} in the body", parameter=extra[0])
     return value
+
+
+# -- OGC API – Environmental Data Retrieval ----------------------------------------------------------------
+EDR_CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.1/conf/core",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.1/conf/collections",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.1/conf/json",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.1/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.1/conf/covjson",
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
+]
+EDR_QUERIES = ("position", "area", "locations")
+EdrCollection = Annotated[str, Path(description="The EDR collection: air_quality.", max_length=100)]
+CoordsQuery = Annotated[
+    str,
+    Query(description="WKT in CRS84: POINT(lon lat) for position, POLYGON((…)) for area.", max_length=20_000),
+]
+ParameterNames = Annotated[
+    str | None,
+    Query(
+        alias="parameter-name",
+        description="Comma-separated pollutants (PM10, PM2.5, NO2, O3, SO2, CO); default PM10 for "
+        "estimates, every measured one for a location.",
+        max_length=100,
+    ),
+]
+DatetimeQuery = Annotated[
+    str | None,
+    Query(
+        description="A day, an instant or an interval (days of Sofia; open ends allowed). Estimates "
+        "default to the last full year with reference data, at most five years.",
+        max_length=60,
+    ),
+]
+FormatQuery = Annotated[str | None, Query(description="CoverageJSON (default) or GeoJSON.", max_length=20)]
+MethodQuery = Annotated[Literal["kriging", "idw"], Query(description="How to estimate between the stations.")]
+
+
+def _edr(request: Request) -> edr.EdrService:
+    state = request.app.state
+    if not hasattr(state, "air_edr"):
+        state.air_edr = edr.EdrService(state.sync_engine)
+    return state.air_edr  # type: ignore[no-any-return]
+
+
+def _collection_of(collection_id: str) -> None:
+    if collection_id != edr.COLLECTION_ID:
+        raise NotFound(f"no EDR collection {collection_id!r}; the one here is {edr.COLLECTION_ID!r}")
+
+
+def _format_of(f: str | None) -> str:
+    if f is None:
+        return "CoverageJSON"
+    for name in edr.FORMATS:
+        if f.lower() in (name.lower(), {"CoverageJSON": "covjson", "GeoJSON": "geojson"}[name]):
+            return name
+    raise InvalidParameter(f"f must be CoverageJSON or GeoJSON, got {f!r}", parameter="f")
+
+
+@router.get("/edr", summary="OGC API – EDR: landing page", dependencies=reads)
+async def edr_landing(request: Request) -> OrjsonResponse:
+    root = base_url(request)
+    return OrjsonResponse(
+        {
+            "title": "Lozenets Twin – air quality (OGC API – Environmental Data Retrieval)",
+            "description": "Estimated and measured air quality around Lozenets: position, area and "
+            "locations queries answering CoverageJSON or GeoJSON.",
+            "links": [
+                link(f"{root}/edr", "self", JSON, "This document"),
+                link(f"{root}/edr/conformance", "conformance", JSON, "Conformance classes"),
+                link(f"{root}/edr/collections", "data", JSON, "Collections"),
+                link(f"{root}/openapi.json", "service-desc", "application/vnd.oai.openapi+json;version=3.1"),
+            ],
+        }
+    )
+
+
+@router.get("/edr/conformance", summary="OGC API – EDR: conformance classes", dependencies=reads)
+async def edr_conformance() -> OrjsonResponse:
+    return OrjsonResponse({"conformsTo": EDR_CONFORMANCE})
+
+
+@router.get("/edr/collections", summary="OGC API – EDR: collections", dependencies=reads)
+async def edr_collections(request: Request, conn: ConnDep) -> OrjsonResponse:
+    root = base_url(request)
+    return OrjsonResponse(
+        {
+            "collections": [await _edr_collection(request, conn)],
+            "links": [link(f"{root}/edr/collections", "self", JSON, "Collections")],
+        }
+    )
+
+
+@router.get(
+    "/edr/collections/{collection_id}",
+    summary="OGC API – EDR: the air_quality collection",
+    responses=PROBLEMS,
+    dependencies=reads,
+)
+async def edr_collection(collection_id: EdrCollection, request: Request, conn: ConnDep) -> OrjsonResponse:
+    _collection_of(collection_id)
+    return OrjsonResponse(await _edr_collection(request, conn))
+
+
+async def _edr_collection(request: Request, conn: AsyncConnection) -> dict[str, Any]:
+    root = f"{base_url(request)}/edr/collections/{edr.COLLECTION_ID}"
+    found = await station_store.extent(conn)
+    bbox = [found["minx"], found["miny"], found["maxx"], found["maxy"]] if found["minx"] is not None else None
+    interval = (
+        [[edr.day_start(found["first"]), edr.day_start(found["last"] + timedelta(days=1))]]
+        if found["first"] is not None
+        else [[None, None]]
+    )
+    variables = {
+        "position": ("Position query: the estimated daily mean at a point", "POINT(23.322 42.675)"),
+        "area": ("Area query: the estimated daily mean over a polygon", "POLYGON((…))"),
+        "locations": ("Locations query: a station's measured daily means", None),
+    }
+    return {
+        "id": edr.COLLECTION_ID,
+        "title": "Air quality around Lozenets",
+        "description": "Daily mean concentrations: measured at the stations and citizen sensors "
+        "(locations), and estimated anywhere between them with their uncertainty (position, area), as "
+        "the air_surface layer estimates them.",
+        "extent": {
+            "spatial": {"bbox": [bbox] if bbox else [], "crs": edr.CRS84},
+            "temporal": {"interval": interval, "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"},
+        },
+        "crs": [edr.CRS84],
+        "output_formats": list(edr.FORMATS),
+        "parameter_names": {code: edr.parameter(p) for code, p in POLLUTANTS.items()},
+        "data_queries": {
+            query: {
+                "link": {
+                    "href": f"{root}/{query}",
+                    "rel": "data",
+                    "variables": {
+                        "title": title,
+                        "query_type": query,
+                        "output_formats": list(edr.FORMATS),
+                        "default_output_format": "CoverageJSON",
+                        **({"coords": example} if example else {}),
+                    },
+                }
+            }
+            for query, (title, example) in variables.items()
+        },
+        "links": [
+            link(root, "self", JSON, "This collection"),
+            *[link(f"{root}/{q}", "data", JSON, f"{q} query") for q in EDR_QUERIES],
+        ],
+    }
+
+
+async def _estimate(
+    request: Request,
+    layers: LayersDep,
+    responder: ResponderDep,
+    kind: str,
+    coords: str,
+    parameter_names: str | None,
+    datetime: str | None,
+    f: str | None,
+    method: str,
+) -> Response:
+    geometry = edr.parse_coords(coords, kind)
+    pollutants = edr.parse_parameters(parameter_names, ("PM10",))
+    output = _format_of(f)
+    version = await _measurements_version(layers)
+    etag = etag_for(
+        f"edr-{kind}", version, geometry.wkb_hex, tuple(p.code for p in pollutants), datetime, output, method
+    )
+    if (early := responder.early(request, etag)) is not None:
+        return early
+    service = _edr(request)
+    series = await anyio.to_thread.run_sync(
+        lambda: service.estimate(version, pollutants, datetime, geometry, method)
+    )
+    if output == "GeoJSON":
+        return responder.store(request, etag, orjson.dumps(edr.features(series, geometry)), GEOJSON)
+    return responder.store(request, etag, orjson.dumps(edr.coverage(series, geometry)), edr.COVERAGE_JSON)
+
+
+@router.get(
+    "/edr/collections/{collection_id}/position",
+    summary="OGC API – EDR position query: the estimated daily means at a point",
+    responses={**PROBLEMS, 200: {"content": {edr.COVERAGE_JSON: {}, GEOJSON: {}}, "description": "A series"}},
+    dependencies=reads,
+)
+async def edr_position(
+    collection_id: EdrCollection,
+    request: Request,
+    layers: LayersDep,
+    responder: ResponderDep,
+    coords: CoordsQuery,
+    parameter_names: ParameterNames = None,
+    datetime: DatetimeQuery = None,
+    f: FormatQuery = None,
+    method: MethodQuery = "kriging",
+) -> Response:
+    """The estimate at the point day by day (kriging over the stations that measured each day, citizen
+    sensors corrected), with its standard deviation as `<parameter>_uncertainty`."""
+    _collection_of(collection_id)
+    return await _estimate(
+        request, layers, responder, "position", coords, parameter_names, datetime, f, method
+    )
+
+
+@router.get(
+    "/edr/collections/{collection_id}/area",
+    summary="OGC API – EDR area query: the estimated daily means over a polygon",
+    responses={**PROBLEMS, 200: {"content": {edr.COVERAGE_JSON: {}, GEOJSON: {}}, "description": "A series"}},
+    dependencies=reads,
+)
+async def edr_area(
+    collection_id: EdrCollection,
+    request: Request,
+    layers: LayersDep,
+    responder: ResponderDep,
+    coords: CoordsQuery,
+    parameter_names: ParameterNames = None,
+    datetime: DatetimeQuery = None,
+    f: FormatQuery = None,
+    method: MethodQuery = "kriging",
+) -> Response:
+    """The area-weighted mean of the estimate over cells of 100 m inside the polygon (at most 100 km²),
+    day by day, with an upper bound of its standard deviation."""
+    _collection_of(collection_id)
+    return await _estimate(request, layers, responder, "area", coords, parameter_names, datetime, f, method)
+
+
+@router.get(
+    "/edr/collections/{collection_id}/locations",
+    summary="OGC API – EDR: the stations and sensors with measured daily means",
+    responses={**PROBLEMS, 200: {"content": {GEOJSON: {}}, "description": "The locations"}},
+    dependencies=reads,
+)
+async def edr_locations(
+    collection_id: EdrCollection, request: Request, conn: ConnDep, layers: LayersDep, responder: ResponderDep
+) -> Response:
+    _collection_of(collection_id)
+    version = await _measurements_version(layers)
+    etag = etag_for("edr-locations", version, base_url(request))
+    if (early := responder.early(request, etag)) is not None:
+        return early
+    root = f"{base_url(request)}/edr/collections/{edr.COLLECTION_ID}/locations"
+    places = await station_store.locations(conn)
+    body = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": p["id"],
+                "geometry": {"type": "Point", "coordinates": [p["lon"], p["lat"]]},
+                "properties": {
+                    "name": p["name"],
+                    "class": p["station_class"],
+                    "kind": p["kind"],
+                    "network": p["network"],
+                    "parameter-name": list(p["pollutants"]),
+                    "detail": f"{root}/{p['id']}",
+                },
+            }
+            for p in places
+        ],
+        "links": [link(root, "self", GEOJSON, "Locations")],
+    }
+    return responder.store(request, etag, orjson.dumps(body), GEOJSON)
+
+
+@router.get(
+    "/edr/collections/{collection_id}/locations/{location_id}",
+    summary="OGC API – EDR: a station's measured daily means",
+    responses={**PROBLEMS, 200: {"content": {edr.COVERAGE_JSON: {}, GEOJSON: {}}, "description": "A series"}},
+    dependencies=reads,
+)
+async def edr_location(
+    collection_id: EdrCollection,
+    location_id: Annotated[str, Path(description="A station or sensor id (see locations).", max_length=100)],
+    request: Request,
+    layers: LayersDep,
+    responder: ResponderDep,
+    parameter_names: ParameterNames = None,
+    datetime: DatetimeQuery = None,
+    f: FormatQuery = None,
+) -> Response:
+    """The station's valid daily means of captured days (an hourly series as its days of 18 valid
+    hours), as measured: a citizen sensor's values uncorrected (its class says so)."""
+    _collection_of(collection_id)
+    pollutants = edr.parse_parameters(parameter_names, ()) if parameter_names else None
+    output = _format_of(f)
+    version = await _measurements_version(layers)
+    etag = etag_for("edr-location", version, location_id, parameter_names, datetime, output)
+    if (early := responder.early(request, etag)) is not None:
+        return early
+    service = _edr(request)
+    place, series = await anyio.to_thread.run_sync(
+        lambda: service.measured(location_id, pollutants, datetime)
+    )
+    point = shapely.Point(place["lon"], place["lat"])
+    station = {"location": place["id"], "class": place["station_class"]}
+    if output == "GeoJSON":
+        return responder.store(request, etag, orjson.dumps(edr.features(series, point, station)), GEOJSON)
+    body = edr.coverage(series, point)
+    for one in body["coverages"]:
+        one["computation"] = {**one["computation"], **station, "name": place["name"]}
+    return responder.store(request, etag, orjson.dumps(body), edr.COVERAGE_JSON)

@@ -101,18 +101,6 @@ def refresh_activity(conn: Connection) -> None:
     )
 
 
-async def locations(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
-    """Every station with its position and what it measures, for EDR's locations and the estimates."""
-    rows = await conn.execute(
-        text(
-            "SELECT id, name, operator, network, class AS station_class, kind, pollutants, active_from,"
-            " active_to, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM air_station ORDER BY id LIMIT :limit"
-        ),
-        {"limit": limit},
-    )
-    return [dict(r) for r in rows.mappings()]
-
-
 async def find(conn: AsyncConnection, station_id: str) -> dict[str, Any] | None:
     rows = await conn.execute(
         text(
@@ -123,3 +111,61 @@ async def find(conn: AsyncConnection, station_id: str) -> dict[str, Any] | None:
     )
     found = rows.mappings().first()
     return None if found is None else dict(found)
+
+
+def place(conn: Connection, station_id: str) -> dict[str, Any]:
+    """A station's id, name, class, kind, network and WGS 84 position."""
+    row = conn.execute(
+        text(
+            "SELECT id, name, class AS station_class, kind, network, ST_X(geom) AS lon, ST_Y(geom) AS lat"
+            " FROM air_station WHERE id = :id"
+        ),
+        {"id": station_id},
+    ).one()
+    return dict(row._mapping)
+
+
+def daily_pollutants(conn: Connection, station_id: str) -> list[str]:
+    """The pollutants a station has captured daily means of."""
+    return [
+        str(p)
+        for p in conn.execute(
+            text(
+                "SELECT DISTINCT pollutant FROM air_daily WHERE station_id = :id AND captured"
+                " ORDER BY pollutant LIMIT 20"
+            ),
+            {"id": station_id},
+        ).scalars()
+    ]
+
+
+async def locations(conn: AsyncConnection, limit: int = MAX_STATIONS) -> list[dict[str, Any]]:
+    """Stations and sensors with captured daily means: id, name, class, kind, network, lon, lat and the
+    pollutants."""
+    rows = await conn.execute(
+        text(
+            "SELECT s.id, s.name, s.class AS station_class, s.kind, s.network, ST_X(s.geom) AS lon,"
+            " ST_Y(s.geom) AS lat, d.pollutants FROM air_station s JOIN ("
+            "  SELECT station_id, array_agg(DISTINCT pollutant ORDER BY pollutant) AS pollutants"
+            "  FROM air_daily WHERE captured GROUP BY station_id) d ON d.station_id = s.id"
+            " ORDER BY s.id LIMIT :limit"
+        ),
+        {"limit": limit},
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def extent(conn: AsyncConnection) -> dict[str, Any]:
+    """The bounding box of the stations with daily means, and their first and last day."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT ST_XMin(e) AS minx, ST_YMin(e) AS miny, ST_XMax(e) AS maxx, ST_YMax(e) AS maxy,"
+                " (SELECT min(day) FROM air_daily WHERE captured) AS first,"
+                " (SELECT max(day) FROM air_daily WHERE captured) AS last"
+                " FROM (SELECT ST_Extent(geom) AS e FROM air_station s"
+                "  WHERE EXISTS (SELECT 1 FROM air_daily d WHERE d.station_id = s.id)) x"
+            )
+        )
+    ).one()
+    return dict(row._mapping)
