@@ -4,7 +4,8 @@ against the raw files, re-imports that change nothing, a broken source that leav
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -190,3 +191,40 @@ def test_measurements_are_features_with_a_time_filter(air_loaded: None, client: 
     start = datetime.fromisoformat(feature["properties"]["start_time"])
     assert start == datetime(2019, 1, 1, tzinfo=SOFIA)
     assert datetime.fromisoformat(feature["properties"]["end_time"]) - start == timedelta(days=1)
+
+
+def test_the_query_plans_use_the_partitions_and_the_rollup(air_loaded: None, engine: Engine) -> None:
+    """A month of one station's hours reads one yearly partition through its key; a station's years are
+    read from the daily rollup, never from the measurements."""
+    from twin.air.store import statistics as stats_sql
+
+    def plan(sql: str, params: dict[str, object]) -> str:
+        with engine.connect() as conn:
+            rows = conn.execute(text(f"EXPLAIN (COSTS OFF) {sql}"), params).scalars().all()
+        return "\n".join(rows)
+
+    hours = plan(
+        stats_sql._HOURS.text,
+        {
+            "station": "eea:BG0054A",
+            "pollutant": "PM10",
+            "start": datetime(2016, 3, 1, tzinfo=SOFIA),
+            "end": datetime(2016, 4, 1, tzinfo=SOFIA),
+            "limit": 100,
+        },
+    )
+    scanned = set(re.findall(r"on (air_measurement_p\w+)", hours))
+    assert scanned == {"air_measurement_p2016"}
+    assert "Index Scan" in hours
+    daily = plan(
+        stats_sql._DAILY.text,
+        {
+            "station": "eea:BG0050A",
+            "pollutant": "PM10",
+            "start": date(2019, 1, 1),
+            "end": date(2020, 1, 1),
+            "limit": 10,
+        },
+    )
+    assert "air_daily" in daily
+    assert "air_measurement" not in daily

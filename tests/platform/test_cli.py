@@ -54,9 +54,9 @@ def test_load_reports_unchanged_sources(cli_env: CliRunner) -> None:
 
 
 def test_load_of_a_source_without_an_importer_is_refused(cli_env: CliRunner) -> None:
-    result = cli_env.invoke(app, ["load", "eea-pm10-bg0050a-hipodruma"])
+    result = cli_env.invoke(app, ["load", "nhif-hospitals-register"])
     assert result.exit_code != 0
-    assert "no importer exists yet for 'air'" in str(result.exception)
+    assert "no importer exists yet for 'hospitals'" in str(result.exception)
     unknown = cli_env.invoke(app, ["load", "atlantis"])
     assert "source 'atlantis' is not in the manifest" in str(unknown.exception)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from twin.air import tables  # noqa: F401 -- declares the pilot's tables on the one MetaData
 from twin.air.cli import commands
 from twin.air.importers.loader import LOADER
 from twin.air.inputs import AIR_DATA_PROVIDER, AIR_QUALITY_PROVIDER
