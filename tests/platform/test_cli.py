@@ -97,3 +97,16 @@ def test_the_cli_reports_an_unreachable_database_without_a_traceback(
     err = capsys.readouterr().err
     assert "the database cannot be reached" in err
     assert "Traceback" not in err
+
+
+def test_without_a_mirror_a_default_load_skips_loaders_of_curated_extracts(settings: Settings) -> None:
+    """run.sh on a machine without ../shared/data: Lozenets and the feed load from their URLs, the air
+    loader (its station list is a curated extract) is skipped with the reason, not a failure."""
+    from twin.core.imports.manifest import load_manifest
+    from twin.platform.cli import loaders_without_mirror
+
+    manifest = load_manifest(settings.manifest)
+    kept, skipped = loaders_without_mirror(["lozenets", "gtfs", "air"], manifest)
+    assert kept == ["lozenets", "gtfs"]
+    assert "eea-stations-sofia" in skipped["air"]
+    assert "sensor-community-locations-lozenets" in skipped["air"]

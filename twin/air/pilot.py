@@ -14,12 +14,19 @@ from twin.core.registry import Pilot
 PILOT = Pilot(
     name="air",
     title="Air quality",
-    summary="EEA-verified PM10 and PM2.5 of Sofia's stations, the municipal sample and citizen sensors, "
-    "with statistics held against the EU limit values and the WHO guidelines.",
+    summary="EEA-verified PM10 and PM2.5 of Sofia's stations, the municipal sample and citizen sensors: "
+    "statistics held against the EU limit values and the WHO guidelines, a surface estimated over "
+    "Lozenets with its uncertainty, exposure per neighbourhood, and OGC API – EDR.",
     loaders=(LOADER,),
     layers=(AIR_SURFACE, AIR_EXPOSURE),
     providers=(AIR_DATA_PROVIDER, AIR_QUALITY_PROVIDER),
     settings=(AirSettings,),
     commands=commands,
-    links=(("/air/limits", "The limit values and guidelines the twin holds measurements against"),),
+    links=(
+        ("/air/limits", "The limit values and guidelines the twin holds measurements against"),
+        (
+            "/edr",
+            "OGC API – Environmental Data Retrieval: air quality at a point, over an area, at a station",
+        ),
+    ),
 )

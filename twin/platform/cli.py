@@ -232,6 +232,13 @@ def load(
     manifest = load_manifest(settings.manifest)
     registry = loaders()
     chosen = _chosen_loaders(names, manifest, list(registry))
+    if not names and settings.sources_dir is None:
+        chosen, skipped = loaders_without_mirror(chosen, manifest)
+        for loader_name, extracts in skipped.items():
+            err.print(
+                f"[yellow]skipped loader {loader_name}:[/yellow] {', '.join(extracts)} are curated extracts "
+                "available only from a mirror folder (set TWIN_SOURCES_DIR)"
+            )
     upload = None
     if file is not None:
         if len(chosen) != 1 or not names:
@@ -239,6 +246,19 @@ def load(
         upload = _upload(file, chosen[0], licence, source, attribution, source_date)
     for loader_name in chosen:
         _run_loader(settings, manifest, loader_name, force, upload)
+
+
+def loaders_without_mirror(chosen: list[str], manifest: Manifest) -> tuple[list[str], dict[str, list[str]]]:
+    """Without a mirror, the loaders that can run and, for the others, their mirror-only sources: a
+    default `twin load` (as run.sh does) loads what it can instead of failing on a missing extract."""
+    kept, skipped = [], {}
+    for loader_name in chosen:
+        extracts = [e.id for e in manifest.for_loader(loader_name) if e.mirror_only]
+        if extracts:
+            skipped[loader_name] = extracts
+        else:
+            kept.append(loader_name)
+    return kept, skipped
 
 
 def _chosen_loaders(names: list[str] | None, manifest: Manifest, known: list[str]) -> list[str]:
