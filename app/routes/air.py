@@ -44,10 +44,13 @@ WRITE_PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _measurements_version(layers: LayersDep) -> int:
+async def _measurements_version(layers: LayersDep) -> tuple[int, int]:
+    """The data versions of the measurements and of the stations: every answer here depends on both
+    (a station registered or moved changes what the estimates stand on)."""
     catalog = await layers.catalog()
-    found = catalog.collections.get("air_measurements")
-    return found.data_version if found is not None else 0
+    versions = [catalog.collections.get(layer) for layer in ("air_measurements", "air_stations")]
+    measurements, stations = (found.data_version if found is not None else 0 for found in versions)
+    return measurements, stations
 
 
 @router.get("/air/limits", summary="The limit values and guidelines, with their sources", dependencies=reads)
@@ -147,7 +150,8 @@ def _years(value: str) -> tuple[int, int]:
 )
 async def register_sensors(request: Request, who: PrincipalDep, settings: SettingsDep) -> OrjsonResponse:
     """`{"sensors": [{"id", "name", "lon", "lat", "class"?, "kind"?, "operator"?, "network"?}]}`; all or
-    nothing, every problem named by row and field."""
+    nothing, every problem named by row and field. A sensor sent again with the same details changes
+    nothing (200); with other details it is a 409 naming the fields (a registration is never changed)."""
     require_role(who, "sensor-ingest")
     body = await json_object(request, settings.body_max_kb * 1024)
     sensors = _list(body, "sensors")
@@ -155,7 +159,7 @@ async def register_sensors(request: Request, who: PrincipalDep, settings: Settin
         lambda: batches.register_sensors(request.app.state.sync_engine, sensors)
     )
     await request.app.state.layers.after_write()
-    return OrjsonResponse(result, status_code=201)
+    return OrjsonResponse(result, status_code=201 if result["sensors"] else 200)
 
 
 @router.post(

@@ -21,8 +21,10 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 FIRST_YEAR, LAST_YEAR = 2010, 2035
-"""Yearly partitions made now; a value outside them lands in the default partition (and the importer
-makes the year's partition before it writes one)."""
+"""Yearly partitions made now, each a calendar year of Sofia (from midnight of 1 January, always UTC+2):
+a year's or a month's query reads one partition. A value outside them lands in the default partition;
+a later migration adds the years after 2035 (before any value of theirs arrives, since a partition
+cannot be attached over rows the default one already holds)."""
 
 
 def upgrade() -> None:
@@ -70,7 +72,7 @@ def upgrade() -> None:
     for year in range(FIRST_YEAR, LAST_YEAR + 1):
         op.execute(
             f"CREATE TABLE air_measurement_p{year} PARTITION OF air_measurement"
-            f" FOR VALUES FROM ('{year}-01-01 00:00+00') TO ('{year + 1}-01-01 00:00+00')"
+            f" FOR VALUES FROM ('{year}-01-01 00:00+02') TO ('{year + 1}-01-01 00:00+02')"
         )
     op.execute("CREATE TABLE air_measurement_pdefault PARTITION OF air_measurement DEFAULT")
     op.create_index("air_measurement_start_idx", "air_measurement", ["start_time"])

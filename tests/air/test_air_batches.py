@@ -134,7 +134,13 @@ def test_a_changed_value_is_a_conflict_and_nothing_is_stored(
     batch = {"measurements": [_record(2001, 7.0), _record(2000, 6.0), _record(2002, 8.0)]}
     response = client.post("/air/measurements", json=batch, headers=ingest_headers)
     body = assert_problem(response, 409, "1 measurement(s) are stored with another value")
-    assert body["conflicts"] == [{"row": 1, "field": "value", "stored_value": 5.0, "stored_validity": 1}]
+    assert body["conflicts"] == [
+        {"row": 1, "field": "value", "stored_value": 5.0, "stored_validity": 1, "stored_verification": 3}
+    ]
+    # The same value, now said to be verified: also refused, naming the field (never overwritten).
+    verified = {"measurements": [_record(2000, 5.0, verification=1)]}
+    response = client.post("/air/measurements", json=verified, headers=ingest_headers)
+    assert assert_problem(response, 409)["conflicts"][0]["field"] == "verification"
     assert _stored(engine) == before
 
 
@@ -271,3 +277,58 @@ def test_sensor_registration_checks_every_row(
     registered = client.get(f"/collections/air_stations/items/{SECOND}").json()
     assert registered["properties"]["class"] == "reference"
     assert registered["geometry"]["coordinates"] == [23.33, 42.68]
+
+
+def test_a_registration_sent_again(
+    sensors: None, client: httpx.Client, ingest_headers: dict[str, str]
+) -> None:
+    same = {
+        "sensors": [
+            {"id": SENSOR, "name": "Test sensor one", "lon": 23.32, "lat": 42.67, "class": "indicative"}
+        ]
+    }
+    before = client.get("/collections/air_stations").json()["dataVersion"]
+    again = client.post("/air/sensors", json=same, headers=ingest_headers)
+    assert again.status_code == 200
+    assert (again.json()["sensors"], again.json()["unchanged"]) == (0, 1)
+    assert client.get("/collections/air_stations").json()["dataVersion"] == before
+    moved = {"sensors": [{**same["sensors"][0], "lat": 42.70, "class": "reference"}]}
+    body = assert_problem(
+        client.post("/air/sensors", json=moved, headers=ingest_headers), 409, "never changed"
+    )
+    assert {(c["row"], c["field"]) for c in body["conflicts"]} == {(0, "class"), (0, "lat")}
+    # Loaded stations are protected the same way.
+    hijack = {"sensors": [{"id": "sc:ndk-cluster", "name": "mine now", "lon": 23.3, "lat": 42.6}]}
+    assert_problem(client.post("/air/sensors", json=hijack, headers=ingest_headers), 409)
+
+
+def test_time_rules_of_a_record(sensors: None, client: httpx.Client, ingest_headers: dict[str, str]) -> None:
+    rows = [
+        {
+            **_record(0, 1.0),
+            "start": "2025-03-01T00:30:00Z",
+            "end": "2025-03-01T01:30:00Z",
+        },  # not a clock hour
+        {
+            **_record(0, 1.0),
+            "start": "2025-03-01T12:00:00Z",
+            "end": "2025-03-02T12:00:00Z",
+        },  # 24 h, not a day
+        {**_record(0, 1.0), "start": "0001-01-01T00:00:00Z", "end": "0001-01-01T01:00:00Z"},  # before 1990
+    ]
+    body = assert_problem(
+        client.post("/air/measurements", json={"measurements": rows}, headers=ingest_headers), 400
+    )
+    assert {(e["row"], e["field"]) for e in body["errors"]} == {
+        (0, "end"),
+        (1, "end"),
+        (2, "start"),
+        (2, "end"),
+    }
+    # A day of Sofia (midnight to midnight, UTC+2) is a daily value; an impossible value flagged invalid
+    # is kept as sent (stored, never averaged).
+    day = {**_record(0, 35.0), "start": "2025-02-10T00:00:00+02:00", "end": "2025-02-11T00:00:00+02:00"}
+    glitch = {**_record(5000, -7.0), "validity": -1}
+    response = client.post("/air/measurements", json={"measurements": [day, glitch]}, headers=ingest_headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["inserted"] == 2

@@ -196,6 +196,8 @@ def test_a_period_without_data_is_an_honest_empty_answer(air_loaded: None, clien
         ({"period": "2024-01-01/2017-01-01"}, "period", "ends before it starts"),
         ({"period": "2010/2024"}, "period", "at most 1830"),
         ({"period": "2010-01-01/2024-12-31"}, "period", "at most 1830"),
+        ({"period": "9999-12-31"}, "period", "outside 1990-2100"),
+        ({"period": "2024-01-01/9999-12-31"}, "period", "outside 1990-2100"),
         ({"pollutant": "PM1"}, "pollutant", "PM10"),
         ({"cell_m": "5"}, "cell_m", "greater than or equal to 10"),
         ({"cell_m": "10", "margin_m": "5000"}, "cell_m", "at most 250,000"),

@@ -135,6 +135,8 @@ def test_statistics_refuse_what_they_cannot_answer(air_loaded: None, client: htt
             "datetime",
         ),
         ("/air/stations/eea:BG0050A/statistics", {"datetime": "yesterday"}, "datetime"),
+        ("/air/stations/eea:BG0050A/statistics", {"datetime": "9999-12-31"}, "datetime"),
+        ("/air/stations/eea:BG0050A/statistics", {"datetime": "9999-12-31T23:00:00Z"}, "datetime"),
         ("/air/stations/eea:BG0050A/compliance", {"year": "2024/2017"}, "year"),
         ("/air/stations/eea:BG0050A/compliance", {"year": "20x9"}, "year"),
         ("/air/stations/eea:BG0050A/compliance", {"year": "1900/2024"}, "year"),

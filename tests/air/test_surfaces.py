@@ -108,6 +108,13 @@ def test_daily_fields_are_each_days_own_estimate() -> None:
             )
             assert fields[day] == pytest.approx(one.estimate)
             assert spread[day] == pytest.approx(one.uncertainty)
+        # An area's mean: the weighted mean of the points' estimates, and the root of the weighted
+        # mean of their squared spreads, without building days × points.
+        weights = rng.uniform(0, 1, (2, 20))
+        weights /= weights.sum(axis=1, keepdims=True)
+        mean, mean_spread = surfaces.daily_fields(xy, error, daily, points, method, variogram, weights)
+        assert mean == pytest.approx(fields @ weights.T, nan_ok=True)
+        assert mean_spread == pytest.approx(np.sqrt(spread**2 @ weights.T), nan_ok=True)
 
 
 def test_a_variogram_fitted_from_a_known_field() -> None:
@@ -184,3 +191,22 @@ def test_last_year_is_the_last_full_year_with_data() -> None:
     assert resolve("last-year", date(2024, 12, 31)) == Period(date(2024, 1, 1), date(2025, 1, 1))
     assert resolve("last-year", date(2025, 3, 1)) == Period(date(2024, 1, 1), date(2025, 1, 1))
     assert resolve("last-year", None) is None
+
+
+def test_what_would_break_the_numbers_is_an_answer_not_a_crash() -> None:
+    # Two stations at one place and no nugget: the kriging system is singular; IDW answers, and says so.
+    twins = _stations([(0, 0), (0, 0), (1000, 0), (0, 1000), (1000, 1000)], [10.0, 12.0, 20.0, 30.0, 40.0])
+    found = surfaces.estimate(twins, np.array([[500.0, 500.0]]), "kriging", Variogram(0.0, 10.0, 1000.0))
+    assert found.method == "idw"
+    assert found.fallback is not None
+    assert "singular" in found.fallback
+    # A stuck citizen sensor gives no correction, and says why.
+    stuck = surfaces.fit_correction("c", "r", np.full(40, 7.0), np.linspace(5, 50, 40))
+    assert isinstance(stuck, str)
+    assert "constant" in stuck
+    # Every station at one point: no variogram, a reason.
+    same = np.zeros((6, 2))
+    assert isinstance(surfaces.fit_variogram(same, np.random.default_rng(1).uniform(5, 50, (40, 6))), str)
+    # Identical period values keep the daily structure rather than zero it.
+    daily = np.random.default_rng(2).uniform(5, 50, (30, 5))
+    assert surfaces.period_scale(daily, np.full(5, 20.0)) == 1.0

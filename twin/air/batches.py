@@ -97,26 +97,28 @@ def _check_and_write(
 def _write(conn: Connection, rows: pd.DataFrame, triggered_by: str) -> BatchResult:
     run_id = runs.start_run(conn, INGEST_LOADER, triggered_by)
     store.measurements.stage(conn, rows.assign(import_run=run_id))
+    inserted, _ = store.measurements.write_staged(conn, replace=False)
     clashes = store.measurements.conflicts(conn)
     if clashes:
+        # Raised inside the transaction: the rows just inserted go with it.
         raise Conflict(
-            f"{len(clashes)} measurement(s) are stored with another value; nothing was stored (a value "
-            "is never overwritten by a batch)",
+            f"{len(clashes)} measurement(s) are stored with another value, validity or verification; "
+            "nothing was stored (a stored measurement is never overwritten by a batch)",
             conflicts=[
                 {
                     "row": c.row_no,
-                    "field": "value",
+                    "field": c.field,
                     "stored_value": c.stored_value,
                     "stored_validity": c.stored_validity,
+                    "stored_verification": c.stored_verification,
                 }
                 for c in clashes[:200]
             ],
         )
-    inserted, _ = store.measurements.write_staged(conn, replace=False)
     days = store.measurements.refresh_daily(conn, rules().capture.daily_min_hour_share) if inserted else 0
     versions: dict[str, int] = {}
     if inserted:
-        store.stations.refresh_activity(conn)
+        store.stations.refresh_activity(conn, sorted(set(rows["station_id"])))
         versions = touch(conn, [MEASUREMENTS_LAYER.id, STATIONS_LAYER.id])
         versions.update(register_all(conn))
         announce(conn, INGEST_LOADER)
@@ -159,11 +161,38 @@ def register_sensors(engine: Engine, records: Sequence[Any]) -> dict[str, Any]:
             errors=sorted(errors, key=lambda e: e["row"])[:200],
         )
     with engine.begin() as conn:
-        count = store.stations.upsert(conn, pd.DataFrame(rows, columns=list(store.stations.STATION_COLUMNS)))
-        versions = touch(conn, [STATIONS_LAYER.id])
-        versions.update(register_all(conn))
-        announce(conn, INGEST_LOADER)
-    return {"sensors": count, "layer_versions": versions}
+        stored = store.stations.registered(conn, [r["id"] for r in rows])
+        clashes = [
+            {"row": row, "field": field, "stored": stored[r["id"]][field], "sent": r[field]}
+            for row, r in zip(first_row.values(), rows, strict=True)
+            if r["id"] in stored
+            for field in COMPARED
+            if not _same(stored[r["id"]][field], r[field])
+        ]
+        if clashes:
+            raise Conflict(
+                f"{len({c['row'] for c in clashes})} sensor(s) are registered with other details; nothing "
+                "was stored (a registration is never changed by another)",
+                conflicts=clashes[:200],
+            )
+        new = [r for r in rows if r["id"] not in stored]
+        versions: dict[str, int] = {}
+        if new:
+            store.stations.upsert(conn, pd.DataFrame(new, columns=list(store.stations.STATION_COLUMNS)))
+            versions = touch(conn, [STATIONS_LAYER.id])
+            versions.update(register_all(conn))
+            announce(conn, INGEST_LOADER)
+    return {"sensors": len(new), "unchanged": len(rows) - len(new), "layer_versions": versions}
+
+
+COMPARED = ("name", "operator", "network", "class", "kind", "lon", "lat")
+"""What a registration sent again must repeat exactly."""
+
+
+def _same(stored: Any, sent: Any) -> bool:
+    if isinstance(stored, float) or isinstance(sent, float):
+        return abs(float(stored) - float(sent)) < 1e-9
+    return bool(stored == sent)
 
 
 def _sensor_row(row: int, record: Any, errors: list[dict[str, Any]]) -> dict[str, Any] | None:

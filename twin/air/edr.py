@@ -14,6 +14,7 @@ GeoJSON. Plain values here; the router renders them.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
-from pyproj import Transformer
+from pyproj import Geod, Transformer
 
 from twin.air import surfaces
 from twin.air.estimation import AirData, Prepared, prepare
@@ -42,6 +43,7 @@ MAX_SERIES_DAYS = 366 * 40
 """A station's measured series: forty years at most in one answer (a day a value: small)."""
 FORMATS = ("CoverageJSON", "GeoJSON")
 _TO_UTM = Transformer.from_crs(4326, 32634, always_xy=True)
+_GEOD = Geod(ellps="WGS84")
 
 
 @dataclass(frozen=True)
@@ -257,18 +259,23 @@ class EdrService:
         self._engine = engine
         self._keep = keep
         self._prepared: dict[tuple[Any, ...], Prepared | str] = {}
+        self._lock = threading.Lock()  # requests run in worker threads
 
-    def _prepare(self, data: AirData, version: int, pollutant: Pollutant, period: Period) -> Prepared | str:
+    def _prepare(self, data: AirData, version: Any, pollutant: Pollutant, period: Period) -> Prepared | str:
         key = (version, pollutant.code, period.start, period.end)
-        if key not in self._prepared:
-            if len(self._prepared) >= self._keep:
-                self._prepared.pop(next(iter(self._prepared)))
-            self._prepared[key] = prepare(data, pollutant.code, period)
-        return self._prepared[key]
+        with self._lock:
+            found = self._prepared.get(key)
+        if found is None:
+            found = prepare(data, pollutant.code, period)
+            with self._lock:
+                while len(self._prepared) >= self._keep:
+                    self._prepared.pop(next(iter(self._prepared)), None)
+                self._prepared[key] = found
+        return found
 
     def estimate(
         self,
-        version: int,
+        version: Any,
         pollutants: Sequence[Pollutant],
         datetime_text: str | None,
         geometry: shapely.Geometry,

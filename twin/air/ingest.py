@@ -25,6 +25,7 @@ from twin.core.values import parse_timestamp
 
 VALIDITY = frozenset({1, 2, 3, -1, -99})
 VERIFICATION = frozenset({1, 2, 3})
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(minutes=5)
 """A clock a little ahead is not a measurement from the future."""
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
@@ -109,8 +110,12 @@ def _check_record(
     start = _instant(record.get("start"), "start", now, fail) if "start" not in missing else None
     end = _instant(record.get("end"), "end", now, fail) if "end" not in missing else None
     aggregation = _aggregation(start, end, fail)
-    value = _value(record.get("value"), record.get("unit"), pollutant, fail) if not missing else None
     validity = _code(record.get("validity", 1), VALIDITY, "validity", fail)
+    value = (
+        _value(record.get("value"), record.get("unit"), pollutant, fail, flagged_invalid=(validity or 1) < 1)
+        if not missing
+        else None
+    )
     verification = _code(record.get("verification", 3), VERIFICATION, "verification", fail)
     if any(e.row == row for e in errors):
         return None
@@ -148,27 +153,38 @@ def _instant(value: Any, field: str, now: datetime, fail: Any) -> datetime | Non
     if moment > now + FUTURE_TOLERANCE:
         fail(field, f"{value} is in the future")
         return None
+    if moment < EARLIEST:
+        fail(field, f"{value} is before {EARLIEST.date()}: the twin stores measurements from then on")
+        return None
     return moment
 
 
 def _aggregation(start: datetime | None, end: datetime | None, fail: Any) -> str | None:
     if start is None or end is None:
         return None
-    if end - start == HOUR:
+    if end - start == HOUR and start.minute == start.second == start.microsecond == 0:
         return "hour"
-    if end - start == DAY or (end.date() - start.date() == DAY and _local_midnights(start, end)):
+    if _local_midnights(start, end):
         return "day"
-    fail("end", f"the interval {start.isoformat()} to {end.isoformat()} is neither one hour nor one day")
+    fail(
+        "end",
+        f"the interval {start.isoformat()} to {end.isoformat()} is neither a clock hour nor a day of "
+        "Sofia (midnight to midnight, Europe/Sofia)",
+    )
     return None
 
 
 def _local_midnights(start: datetime, end: datetime) -> bool:
-    """A day in Sofia across a clock change is 23 or 25 hours long."""
+    """From one midnight of Sofia to the next (23 or 25 hours across a clock change)."""
     first, last = start.astimezone(SOFIA), end.astimezone(SOFIA)
     return first.time() == last.time() == datetime.min.time() and (last.date() - first.date()).days == 1
 
 
-def _value(value: Any, unit: Any, pollutant: Any, fail: Any) -> float | None:
+def _value(
+    value: Any, unit: Any, pollutant: Any, fail: Any, *, flagged_invalid: bool = False
+) -> float | None:
+    """The value in the stored unit. A value flagged invalid is kept as sent (stored, never averaged),
+    so only a valid one must be possible."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         fail("value", f"must be a number, got {value!r}")
         return None
@@ -182,11 +198,12 @@ def _value(value: Any, unit: Any, pollutant: Any, fail: Any) -> float | None:
         fail("unit", f"{unit!r} is not a unit of {pollutant.code} (stored in {pollutant.unit})")
         return None
     stored: float = float(value) * factor
-    if stored < 0 or stored > pollutant.plausible_max:
+    if not flagged_invalid and (stored < 0 or stored > pollutant.plausible_max):
         fail(
             "value",
             f"{value} {unit} of {pollutant.code} is impossible"
-            f" (0 to {pollutant.plausible_max:g} {pollutant.unit})",
+            f" (0 to {pollutant.plausible_max:g} {pollutant.unit}; send it with validity -1 to keep it as"
+            " invalid)",
         )
         return None
     return stored

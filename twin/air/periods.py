@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-LAST_YEAR = "last-year"
+LAST_YEAR_WITH_DATA = "last-year"
+FIRST_YEAR, LAST_YEAR = 1990, 2100
 MAX_DAYS = 366 * 5
 """A period spans at most five years (unbounded or longer periods are refused)."""
 _YEAR = re.compile(r"\d{4}")
@@ -40,7 +41,7 @@ class Period:
 def check_period(text: str) -> str:
     """Validate a period as written (`last-year`, YYYY, YYYY-MM, YYYY-MM-DD or first/last day); raises
     ValueError naming what is wrong."""
-    if text != LAST_YEAR:
+    if text != LAST_YEAR_WITH_DATA:
         parse_period(text)
     return text
 
@@ -61,12 +62,12 @@ def parse_period(text: str) -> Period:
         period = _single(text)
     if period.days > MAX_DAYS:
         raise ValueError(f"period {text!r} spans {period.days} days; at most {MAX_DAYS} (five years)")
-    if not 1990 <= period.start.year <= 2100:
-        raise ValueError(f"period {text!r} is outside 1990-2100")
     return period
 
 
 def _single(text: str) -> Period:
+    if text[:4].isdigit() and not FIRST_YEAR <= int(text[:4]) <= LAST_YEAR:
+        raise ValueError(f"period {text!r} is outside {FIRST_YEAR}-{LAST_YEAR}")
     if _YEAR.fullmatch(text):
         return Period(date(int(text), 1, 1), date(int(text) + 1, 1, 1))
     if match := _MONTH.fullmatch(text):
@@ -75,13 +76,15 @@ def _single(text: str) -> Period:
             raise ValueError(f"period {text!r}: month {month} does not exist")
         return Period(date(year, month, 1), date(year + month // 12, month % 12 + 1, 1))
     day = _day(text)
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"period {text!r} is outside {FIRST_YEAR}-{LAST_YEAR}")
     return Period(day, day + timedelta(days=1))
 
 
 def resolve(text: str, last_day: date | None) -> Period | None:
     """The period's days; `last-year` is the last calendar year with data up to `last_day` (None
     without any data)."""
-    if text != LAST_YEAR:
+    if text != LAST_YEAR_WITH_DATA:
         return parse_period(text)
     if last_day is None:
         return None

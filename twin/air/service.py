@@ -65,18 +65,28 @@ def span_of(value: str | None, default: Span = ALL_TIME) -> Span:
     return Span(start, stop)
 
 
+FIRST_YEAR, LAST_YEAR = 1990, 2100
+"""Days outside these years are refused: the twin holds nothing there, and date arithmetic near the
+ends of the calendar would overflow."""
+
+
 def _day(text: str) -> date | None:
     if text in ("", ".."):
         return None
     try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        return parse_instant(text).astimezone(stats.SOFIA).date()
-    except ValueError as exc:
+        day = (
+            date.fromisoformat(text)
+            if len(text) == 10
+            else parse_instant(text).astimezone(stats.SOFIA).date()
+        )
+    except (ValueError, OverflowError) as exc:
         raise InvalidParameter(
             f"datetime {text!r} is neither a date (2024-05-01) nor an RFC 3339 instant: {exc}",
             parameter="datetime",
         ) from exc
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise InvalidParameter(f"datetime {text!r} is outside {FIRST_YEAR}-{LAST_YEAR}", parameter="datetime")
+    return day
 
 
 async def station(conn: AsyncConnection, station_id: str) -> dict[str, Any]:

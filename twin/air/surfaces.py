@@ -107,17 +107,22 @@ def fit_variogram(station_xy: Array, daily: Array) -> Variogram | str:
         return f"{pairs} station pairs over the pooled days; a variogram needs {MIN_VARIOGRAM_PAIRS}"
     separation = distances(station_xy, station_xy)[np.triu_indices(len(station_xy), k=1)]
     edges = np.unique(np.quantile(separation, np.linspace(0, 1, VARIOGRAM_BINS + 1)))
+    if len(edges) < 4 or not edges[-1] > 0:
+        return "the stations are too few distinct distances apart for a variogram"
     edges[-1] += 1.0  # the farthest pair inside the last bin
     days = values[per_day >= 2]
     field = np.ma.masked_invalid(days)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        centres, gamma, counts = gs.vario_estimate(
-            (station_xy[:, 0], station_xy[:, 1]),
-            field,
-            edges,
-            return_counts=True,
-        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            centres, gamma, counts = gs.vario_estimate(
+                (station_xy[:, 0], station_xy[:, 1]),
+                field,
+                edges,
+                return_counts=True,
+            )
+    except (ValueError, RuntimeError) as exc:
+        return f"the empirical variogram could not be estimated ({exc})"
     keep = counts > 0
     if keep.sum() < 3:
         return f"the station pairs fall in {int(keep.sum())} distance classes; a fit needs 3"
@@ -159,7 +164,9 @@ def period_scale(daily: Array, period_values: Array) -> float:
     daily_mean = np.nanmean(daily_half_squares[:, usable])
     if not daily_mean > 0:
         return 1.0
-    return float(np.mean(period_half_squares[usable]) / daily_mean)
+    scale = float(np.mean(period_half_squares[usable]) / daily_mean)
+    # Identical period values say nothing of the structure: keep the daily one rather than zero it.
+    return scale if scale > 1e-6 else 1.0
 
 
 # -- weights ---------------------------------------------------------------------------------------
@@ -250,7 +257,13 @@ def estimate(
             f"in the period, kriging needs {MIN_KRIGING_STATIONS}"
         )
         method = "idw"
-    weights, variance = _weights(stations, points_xy, method, variogram)
+    try:
+        weights, variance = _weights(stations, points_xy, method, variogram)
+    except np.linalg.LinAlgError:
+        fallback = "inverse-distance weighting instead of kriging: the kriging system is singular"
+        fallback += " (stations at one place?)"
+        method = "idw"
+        weights, variance = _weights(stations, points_xy, method, variogram)
     value = weights @ stations.values
     if method == "kriging":
         uncertainty = np.sqrt(variance)
@@ -277,7 +290,10 @@ def cross_validate(stations: Stations, method: str, variogram: Variogram | str |
     rows = []
     for index in range(n):
         rest = stations.without(index)
-        weights, variance = _weights(rest, stations.xy[index : index + 1], method, variogram)
+        try:
+            weights, variance = _weights(rest, stations.xy[index : index + 1], method, variogram)
+        except np.linalg.LinAlgError:
+            return {"stations": n, "note": "leave-one-out: a kriging system without one station is singular"}
         predicted = float((weights @ rest.values)[0])
         error = predicted - float(stations.values[index])
         row: dict[str, Any] = {
@@ -316,28 +332,35 @@ def daily_fields(
     points_xy: Array,
     method: str,
     variogram: Variogram | str | None,
+    aggregate: Any = None,
+    *,
+    with_spread: bool = True,
 ) -> tuple[Array, Array]:
-    """Estimates (days, points) and uncertainties for every day of `daily` (days, stations; NaN where a
-    station has no value). Days with the same stations share one set of weights."""
+    """Estimates for every day of `daily` (days, stations; NaN where a station has no value) at the
+    points, or at `aggregate` (k, points) weighted sums of them (an area's mean: rows summing to 1):
+    (days, k) estimates and standard deviations (NaN without `with_spread`). Days with the same
+    stations share one set of weights; nothing of size days × points is built when aggregating.
+
+    The spread of an aggregate is the root of its weighted mean of the points' variances (kriging), or of
+    the points' squared IDW spreads, Σ_p a_p Σ_s w_ps (v_s - e_p)², computed per day as
+    (v²)·(aW)ᵀ - vᵀ(Wᵀ diag(a) W)v."""
     values = np.asarray(daily, dtype=np.float64)
-    days, points = values.shape[0], len(points_xy)
-    result = np.full((days, points), np.nan)
-    spread = np.full((days, points), np.nan)
+    points = len(points_xy)
+    weights_of = np.eye(points) if aggregate is None else aggregate
+    k = weights_of.shape[0]
+    days = values.shape[0]
+    result = np.full((days, k), np.nan)
+    spread = np.full((days, k), np.nan)
     if days == 0:
         return result, spread
     present = ~np.isnan(values)
     patterns, which = np.unique(present, axis=0, return_inverse=True)
-    for k, pattern in enumerate(patterns):
-        day_rows = np.flatnonzero(which.ravel() == k)
+    for index, pattern in enumerate(patterns):
+        day_rows = np.flatnonzero(which.ravel() == index)
         if not pattern.any():
             continue
-        use = (
-            method
-            if (
-                method != "kriging"
-                or (isinstance(variogram, Variogram) and pattern.sum() >= MIN_KRIGING_STATIONS)
-            )
-            else "idw"
+        kriging = (
+            method == "kriging" and isinstance(variogram, Variogram) and pattern.sum() >= MIN_KRIGING_STATIONS
         )
         subset = Stations(
             [str(i) for i in np.flatnonzero(pattern)],
@@ -345,16 +368,23 @@ def daily_fields(
             np.zeros(int(pattern.sum())),
             error_var[pattern],
         )
-        weights, variance = _weights(subset, points_xy, use, variogram)
+        try:
+            weights, variance = _weights(subset, points_xy, "kriging" if kriging else "idw", variogram)
+        except np.linalg.LinAlgError:
+            kriging = False
+            weights, variance = _weights(subset, points_xy, "idw", variogram)
+        combined = np.asarray(weights_of @ weights)  # (k, stations of the pattern)
         block = values[np.ix_(day_rows, pattern)]
-        estimates = block @ weights.T
-        result[day_rows] = estimates
-        if use == "kriging":
-            spread[day_rows] = np.sqrt(variance)[None, :]
+        result[day_rows] = block @ combined.T
+        if not with_spread:
+            continue
+        if kriging:
+            spread[day_rows] = np.sqrt(np.asarray(weights_of @ variance)).ravel()[None, :]
         else:
-            spread[day_rows] = np.sqrt(
-                np.einsum("pn,dpn->dp", weights, (block[:, None, :] - estimates[:, :, None]) ** 2)
-            )
+            dense = np.asarray(weights_of.todense() if hasattr(weights_of, "todense") else weights_of)
+            quadratic = np.einsum("km,ms,mt->kst", dense, weights, weights)
+            squares = (block**2) @ combined.T - np.einsum("ds,kst,dt->dk", block, quadratic, block)
+            spread[day_rows] = np.sqrt(np.clip(squares, 0.0, None))
     return result, spread
 
 
@@ -401,6 +431,8 @@ def fit_correction(
     shared = int(both.sum())
     if shared < MIN_SHARED_DAYS:
         return f"{citizen} shares {shared} days with {reference}; a correction needs {MIN_SHARED_DAYS}"
+    if np.ptp(x[both]) == 0 or np.ptp(y[both]) == 0:
+        return f"{citizen} or {reference} reads one constant value on their shared days (a stuck sensor?)"
     fit = stats.linregress(x[both], y[both])
     residuals = y[both] - (fit.intercept + fit.slope * x[both])
     return Correction(

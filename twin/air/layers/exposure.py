@@ -174,9 +174,16 @@ def _exceedances(
     """Each unit's area-weighted daily means (every day of the period estimated at every cell, days with
     the same stations sharing one set of weights) and the days above the daily limits."""
     daily, _ = surfaces.daily_fields(
-        prepared.xy, prepared.daily_error_var, prepared.daily, xy, method, prepared.daily_variogram
+        prepared.xy,
+        prepared.daily_error_var,
+        prepared.daily,
+        xy,
+        method,
+        prepared.daily_variogram,
+        share,
+        with_spread=False,
     )
-    unit_daily = np.asarray(share @ daily.T)  # (units, days)
+    unit_daily = daily.T  # (units, days)
     estimated = ~np.isnan(unit_daily)
     in_force = _daily_limit(prepared.pollutant, "2008/50/EC")
     from_2030 = _daily_limit(prepared.pollutant, "(EU) 2024/2881")

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from twin.core.errors import InvalidParameter
+
 MAX_DAILY_ROWS = 2_000_000
 """Captured station-days one estimate may read (600 stations × 5 years ≈ 1.1 M)."""
 METRIC_SRID = 32634
@@ -48,6 +50,11 @@ def daily_values(
             "limit": MAX_DAILY_ROWS,
         },
     ).all()
+    if len(rows) >= MAX_DAILY_ROWS:
+        raise InvalidParameter(
+            f"more than {MAX_DAILY_ROWS:,} station-days of {pollutant} in the period: ask for a shorter one",
+            parameter="period",
+        )
     station_id, day, value = zip(*rows, strict=True) if rows else ((), (), ())
     return pd.DataFrame(
         {"station_id": list(station_id), "day": list(day), "value": np.asarray(value, dtype=np.float64)}

@@ -31,11 +31,13 @@ STAGE_COLUMNS = (
 
 @dataclass(frozen=True)
 class Conflict:
-    """A staged value whose key is stored with another value."""
+    """A staged value whose key is stored with another value, validity or verification."""
 
     row_no: int
+    field: str
     stored_value: float
     stored_validity: int
+    stored_verification: int
 
 
 def stage(conn: Connection, rows: pd.DataFrame) -> int:
@@ -51,18 +53,27 @@ def stage(conn: Connection, rows: pd.DataFrame) -> int:
 
 
 def conflicts(conn: Connection, limit: int = 1000) -> list[Conflict]:
-    """Staged rows whose (station, pollutant, interval) is stored with another value or validity."""
+    """Staged rows whose (station, pollutant, interval) is stored with another value, validity or
+    verification. Asked after the insert: a concurrent batch that stored the key first has committed
+    (the insert waited for it), so its value is seen here rather than silently skipped."""
     found = conn.execute(
         text(
-            "SELECT s.row_no, m.value, m.validity FROM air_stage s JOIN air_measurement m"
+            "SELECT s.row_no, m.value, m.validity, m.verification,"
+            " CASE WHEN m.value IS DISTINCT FROM s.value THEN 'value'"
+            "  WHEN m.validity IS DISTINCT FROM s.validity THEN 'validity' ELSE 'verification' END AS field"
+            " FROM air_stage s JOIN air_measurement m"
             " ON m.station_id = s.station_id AND m.pollutant = s.pollutant"
             " AND m.start_time = s.start_time AND m.end_time = s.end_time"
-            " WHERE (m.value, m.validity) IS DISTINCT FROM (s.value, s.validity)"
+            " WHERE (m.value, m.validity, m.verification)"
+            " IS DISTINCT FROM (s.value, s.validity, s.verification)"
             " ORDER BY s.row_no LIMIT :limit"
         ),
         {"limit": limit},
     )
-    return [Conflict(int(r.row_no), float(r.value), int(r.validity)) for r in found]
+    return [
+        Conflict(int(r.row_no), str(r.field), float(r.value), int(r.validity), int(r.verification))
+        for r in found
+    ]
 
 
 def write_staged(conn: Connection, *, replace: bool) -> tuple[int, int]:

@@ -86,18 +86,32 @@ def known(conn: Connection, ids: Sequence[str] | None = None) -> dict[str, dict[
     }
 
 
-def refresh_activity(conn: Connection) -> None:
+def registered(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The stored details of the stations named: name, operator, network, class, kind, lon, lat."""
+    rows = conn.execute(
+        text(
+            "SELECT id, name, operator, network, class, kind, ST_X(geom) AS lon, ST_Y(geom) AS lat"
+            " FROM air_station WHERE id = ANY(:ids) LIMIT :limit"
+        ),
+        {"ids": list(ids), "limit": MAX_STATIONS},
+    ).mappings()
+    return {str(r["id"]): dict(r) for r in rows}
+
+
+def refresh_activity(conn: Connection, station_ids: Sequence[str] | None = None) -> None:
     """Each station's pollutants and first and last measurement, from the daily rollup (stations with
-    no measurements keep what their source said)."""
+    no measurements keep what their source said): the stations named (a batch's), or all (an import)."""
     conn.execute(
         text(
             "UPDATE air_station s SET pollutants = d.pollutants,"
             " active_from = least(s.active_from, d.first_day::timestamp AT TIME ZONE 'Europe/Sofia'),"
             " active_to = greatest(s.active_to, (d.last_day + 1)::timestamp AT TIME ZONE 'Europe/Sofia')"
             " FROM (SELECT station_id, array_agg(DISTINCT pollutant ORDER BY pollutant) AS pollutants,"
-            "  min(day) AS first_day, max(day) AS last_day FROM air_daily GROUP BY station_id) d"
+            "  min(day) AS first_day, max(day) AS last_day FROM air_daily"
+            "  WHERE CAST(:ids AS text[]) IS NULL OR station_id = ANY(:ids) GROUP BY station_id) d"
             " WHERE d.station_id = s.id"
-        )
+        ),
+        {"ids": None if station_ids is None else list(station_ids)},
     )
 
 
