@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -91,6 +91,7 @@ def upgrade() -> None:
         sa.Column("captured", sa.Boolean, nullable=False),
         sa.Column("aggregation", sa.Text, nullable=False),
         sa.Column("verified", sa.Boolean, nullable=False),
+        sa.Column("hours_above", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
     op.create_index("air_daily_day_idx", "air_daily", ["pollutant", "day"])

@@ -115,7 +115,13 @@ def _write(conn: Connection, rows: pd.DataFrame, triggered_by: str) -> BatchResu
                 for c in clashes[:200]
             ],
         )
-    days = store.measurements.refresh_daily(conn, rules().capture.daily_min_hour_share) if inserted else 0
+    days = (
+        store.measurements.refresh_daily(
+            conn, rules().capture.daily_min_hour_share, rules().hourly_thresholds()
+        )
+        if inserted
+        else 0
+    )
     versions: dict[str, int] = {}
     if inserted:
         store.stations.refresh_activity(conn, sorted(set(rows["station_id"])))

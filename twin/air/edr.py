@@ -13,6 +13,7 @@ GeoJSON. Plain values here; the router renders them.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Sequence
@@ -143,7 +144,9 @@ def _account(prepared: Prepared, method: str) -> dict[str, Any]:
 
 
 # -- rendering ---------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=40_000)
 def day_start(day: date) -> str:
+    """Midnight of a day of Sofia, in UTC (RFC 3339)."""
     return datetime.combine(day, time(), SOFIA).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -260,6 +263,8 @@ class EdrService:
         self._keep = keep
         self._prepared: dict[tuple[Any, ...], Prepared | str] = {}
         self._lock = threading.Lock()  # requests run in worker threads
+        self._defaults: dict[tuple[Any, ...], Period | None] = {}
+        self._accounts: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def _prepare(self, data: AirData, version: Any, pollutant: Pollutant, period: Period) -> Prepared | str:
         key = (version, pollutant.code, period.start, period.end)
@@ -288,12 +293,12 @@ class EdrService:
         with self._engine.connect() as conn:
             data = StoredAir(conn)
             for pollutant in pollutants:
-                default = resolve("last-year", data.last_day(pollutant.code))
-                period = parse_days(datetime_text, default)
+                period = parse_days(
+                    datetime_text, self._default_period(data, version, pollutant, datetime_text)
+                )
                 if period is None:
-                    found.append(
-                        _empty(pollutant, {"reason": f"no reference station has {pollutant.code} data"})
-                    )
+                    reason = f"no reference station has {pollutant.code} data"
+                    found.append(_empty(pollutant, {"reason": reason}))
                     continue
                 if period.days > MAX_ESTIMATE_DAYS:
                     raise InvalidParameter(
@@ -312,16 +317,39 @@ class EdrService:
                     points,
                     method,
                     prepared.daily_variogram,
+                    weights[None, :],
                 )
-                found.append(
-                    Series(
-                        pollutant,
-                        prepared.days,
-                        values @ weights,
-                        np.sqrt((spread**2) @ weights),
-                        _account(prepared, method),
-                    )
-                )
+                account = self._account(version, prepared, method)
+                found.append(Series(pollutant, prepared.days, values[:, 0], spread[:, 0], account))
+        return found
+
+    def _default_period(
+        self, data: AirData, version: Any, pollutant: Pollutant, datetime_text: str | None
+    ) -> Period | None:
+        """The last full year with reference data, read only when the query leaves an end open, and
+        once per data version."""
+        if datetime_text is not None and not _open_ended(datetime_text):
+            return None
+        key = ("default", version, pollutant.code)
+        with self._lock:
+            if key in self._defaults:
+                return self._defaults[key]
+        found = resolve("last-year", data.last_day(pollutant.code))
+        with self._lock:
+            self._defaults[key] = found
+        return found
+
+    def _account(self, version: Any, prepared: Prepared, method: str) -> dict[str, Any]:
+        """The account of a prepared period, made once (the day labels too: see :func:`day_start`)."""
+        key = (version, prepared.pollutant, prepared.period.start, prepared.period.end, method)
+        with self._lock:
+            found = self._accounts.get(key)
+        if found is None:
+            found = _account(prepared, method)
+            with self._lock:
+                if len(self._accounts) >= self._keep:
+                    self._accounts.clear()
+                self._accounts[key] = found
         return found
 
     def measured(
@@ -354,6 +382,12 @@ class EdrService:
 
 
 MAX_ESTIMATE_DAYS = 366 * 5
+
+
+def _open_ended(text: str) -> bool:
+    """Whether a `datetime` leaves an end open (``..`` or empty), so its default matters."""
+    parts = text.strip().split("/")
+    return len(parts) == 2 and any(part in ("", "..") for part in parts)
 
 
 def _empty(pollutant: Pollutant, account: dict[str, Any]) -> Series:

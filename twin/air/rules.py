@@ -96,6 +96,22 @@ class Rules(BaseModel):
     def for_pollutant(self, pollutant: str) -> tuple[Limit, ...]:
         return tuple(limit for limit in self.limit if limit.pollutant == pollutant)
 
+    def hourly_thresholds(self) -> dict[str, list[str]]:
+        """Each pollutant's hourly limit values, written as the rollup keys its hour counts
+        (``threshold_key``)."""
+        found: dict[str, list[str]] = {}
+        for limit in self.limit:
+            if limit.averaging == "hour":
+                keys = found.setdefault(limit.pollutant, [])
+                if threshold_key(limit.value) not in keys:
+                    keys.append(threshold_key(limit.value))
+        return found
+
+
+def threshold_key(value: float) -> str:
+    """A threshold as the daily rollup writes it (200.0 -> "200")."""
+    return f"{value:g}"
+
 
 @functools.cache
 def rules(path: Path = RULES_FILE) -> Rules:

@@ -28,7 +28,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from twin.platform.tables import metadata
 
@@ -89,6 +89,7 @@ air_daily = Table(
     Column("captured", Boolean, nullable=False),
     Column("aggregation", Text, nullable=False),
     Column("verified", Boolean, nullable=False),
+    Column("hours_above", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 Index("air_daily_day_idx", air_daily.c.pollutant, air_daily.c.day)

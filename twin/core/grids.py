@@ -42,7 +42,7 @@ def square_grid(boundary: gpd.GeoDataFrame, cell_size: float) -> gpd.GeoDataFram
     shapely.prepare(area)
     touching = shapely.intersects(area, cells)
     cells, col_idx, row_idx = cells[touching], col_idx[touching], row_idx[touching]
-    inside = shapely.area(shapely.intersection(cells, area))
+    inside = area_inside(area, cells, cell_size * cell_size)
     keep = inside > 0
     return gpd.GeoDataFrame(
         {
@@ -54,6 +54,21 @@ def square_grid(boundary: gpd.GeoDataFrame, cell_size: float) -> gpd.GeoDataFram
         geometry=cells[keep],
         crs=boundary.crs,
     )
+
+
+def area_inside(
+    area: shapely.Geometry, cells: np.ndarray[Any, Any], cell_area: float
+) -> np.ndarray[Any, Any]:
+    """The area of each cell inside `area`: whole for the cells it contains (a prepared predicate), an
+    intersection only for the cells its boundary crosses (those are few: the cost of a fine grid over a
+    detailed boundary is its boundary, not its interior)."""
+    shapely.prepare(area)
+    whole = shapely.contains(area, cells)
+    inside = np.where(whole, cell_area, 0.0)
+    edge = ~whole & shapely.intersects(area, cells)
+    if edge.any():
+        inside[edge] = shapely.area(shapely.intersection(cells[edge], area))
+    return inside
 
 
 def _aligned_cells(

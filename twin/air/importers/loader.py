@@ -67,7 +67,9 @@ def write(conn: Connection, rows: pd.DataFrame, *, replace: bool, run: int | Non
     staged = rows.assign(row_no=range(len(rows)), import_run=run)
     store.measurements.stage(conn, staged)
     inserted, replaced = store.measurements.write_staged(conn, replace=replace)
-    days = store.measurements.refresh_daily(conn, rules().capture.daily_min_hour_share)
+    days = store.measurements.refresh_daily(
+        conn, rules().capture.daily_min_hour_share, rules().hourly_thresholds()
+    )
     store.stations.refresh_activity(conn)
     store.measurements.analyze(conn)
     return {"measurements": len(rows), "inserted": inserted, "replaced": replaced, "days": days}

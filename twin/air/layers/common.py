@@ -7,12 +7,13 @@ import math
 from typing import Any, Literal
 
 import geopandas as gpd
+import numpy as np
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from twin.air.periods import check_period
 from twin.core.errors import InvalidParameter
-from twin.core.grids import square_grid
+from twin.core.grids import area_inside, square_grid
 
 MAX_CELLS = 250_000
 """Cells of one surface, at most (Lozenets and 500 m around it at 10 m is ~200,000)."""
@@ -61,12 +62,12 @@ def district_grid(district: gpd.GeoDataFrame, cell_m: int, margin_m: int) -> gpd
             parameter="cell_m",
         )
     grid = square_grid(gpd.GeoDataFrame(geometry=[covered], crs=district.crs), cell_m)
-    inside = shapely.area(shapely.intersection(grid.geometry.values, area))
+    inside = area_inside(area, np.asarray(grid.geometry.values), cell_m * cell_m)
     return grid.assign(
         cell_id=grid["col"].astype(str) + "_" + grid["row"].astype(str),
         in_district=(inside / (cell_m * cell_m)).round(4),
-        x=shapely.get_x(shapely.centroid(grid.geometry.values)),
-        y=shapely.get_y(shapely.centroid(grid.geometry.values)),
+        x=(grid["col"].to_numpy() + 0.5) * cell_m,
+        y=(grid["row"].to_numpy() + 0.5) * cell_m,
     )
 
 

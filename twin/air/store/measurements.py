@@ -3,6 +3,8 @@ rollup refreshed for exactly the days they touch."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,12 +105,16 @@ def write_staged(conn: Connection, *, replace: bool) -> tuple[int, int]:
     return int(inserted or 0), int(replaced or 0)
 
 
-def refresh_daily(conn: Connection, min_hour_share: float) -> int:
+def refresh_daily(
+    conn: Connection, min_hour_share: float, hourly_thresholds: Mapping[str, Sequence[str]]
+) -> int:
     """Recompute the daily rollup of every (station, pollutant, day) the staged rows touch: the sum and
     count of valid values, the day's expected count (1 for a daily value, the hours of the day in Sofia
     for hourly ones: 23 or 25 on the clock changes), whether the day is captured (a daily value, or
-    `min_hour_share` of the hours), and whether all its valid values are verified. A day with both a
-    daily value and hourly ones keeps the daily value."""
+    `min_hour_share` of the hours), whether all its valid values are verified, and, for hourly values,
+    how many valid hours exceed each of the pollutant's hourly thresholds (``hours_above``, keyed by the
+    threshold as written: {"200": 3}). A day with both a daily value and hourly ones keeps the daily
+    value."""
     conn.execute(
         text(
             "CREATE TEMP TABLE air_touched ON COMMIT DROP AS SELECT DISTINCT station_id, pollutant,"  # noqa: S608
@@ -136,26 +142,36 @@ def refresh_daily(conn: Connection, min_hour_share: float) -> int:
                    coalesce(sum(m.value) FILTER (WHERE m.validity >= 1), 0) AS value_sum,
                    count(*) FILTER (WHERE m.validity >= 1) AS valid_count,
                    max(m.value) FILTER (WHERE m.validity >= 1) AS max_value,
-                   coalesce(bool_and(m.verification = 1) FILTER (WHERE m.validity >= 1), false) AS verified
+                   coalesce(bool_and(m.verification = 1) FILTER (WHERE m.validity >= 1), false) AS verified,
+                   array_agg(m.value) FILTER (WHERE m.validity >= 1 AND m.aggregation = 'hour') AS hourly
             FROM bounds b JOIN air_measurement m
               ON m.station_id = b.station_id AND m.pollutant = b.pollutant
              AND m.start_time >= (b.first_day::timestamp AT TIME ZONE '{zone}')
              AND m.start_time < ((b.last_day + 1)::timestamp AT TIME ZONE '{zone}')
             GROUP BY 1, 2, 3, 4)
         INSERT INTO air_daily (station_id, pollutant, day, value_sum, valid_count, expected_count, max_value,
-                               captured, aggregation, verified)
+                               captured, aggregation, verified, hours_above)
         SELECT DISTINCT ON (g.station_id, g.pollutant, g.day)
                g.station_id, g.pollutant, g.day, g.value_sum, g.valid_count, e.expected, g.max_value,
                CASE WHEN g.aggregation = 'day' THEN g.valid_count >= 1
                     ELSE g.valid_count >= ceil(CAST(:share AS float8) * e.expected) END,
-               g.aggregation, g.verified
+               g.aggregation, g.verified,
+               coalesce((SELECT jsonb_object_agg(t.threshold, (
+                             SELECT count(*) FROM unnest(g.hourly) v WHERE v > CAST(t.threshold AS float8)))
+                         FROM jsonb_array_elements_text(CAST(:thresholds AS jsonb) -> g.pollutant)
+                              AS t(threshold)
+                         WHERE g.aggregation = 'hour'), '{{}}'::jsonb)
         FROM grouped g JOIN air_touched t USING (station_id, pollutant, day),
         LATERAL (SELECT CASE WHEN g.aggregation = 'day' THEN 1
                         ELSE round(extract(epoch FROM ((g.day + 1)::timestamp AT TIME ZONE '{zone}')
                                    - (g.day::timestamp AT TIME ZONE '{zone}')) / 3600)::int END AS expected) e
         ORDER BY g.station_id, g.pollutant, g.day, (g.aggregation = 'day') DESC
     """  # noqa: S608 -- the zone is a constant of this module
-    return int(conn.execute(text(sql), {"share": min_hour_share}).rowcount or 0)
+    params = {
+        "share": min_hour_share,
+        "thresholds": json.dumps({k: list(v) for k, v in hourly_thresholds.items()}),
+    }
+    return int(conn.execute(text(sql), params).rowcount or 0)
 
 
 def analyze(conn: Connection) -> None:

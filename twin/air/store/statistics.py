@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from twin.air.rules import threshold_key
 from twin.air.store.measurements import LOCAL_ZONE
 
 MAX_ROWS = 100_000
@@ -107,9 +108,37 @@ async def annual(
 async def hourly_exceedances(
     conn: AsyncConnection, station: str, pollutant: str, first: int, last: int, hour_limits: Sequence[float]
 ) -> dict[int, list[int]]:
-    """Per year, the valid hours above each hourly limit (hourly series only)."""
+    """Per year, the valid hours above each hourly limit (hourly series only): from the rollup's
+    per-day counts when it holds them for every such day, else counted from the hours themselves (a
+    threshold added to the rules after the days were rolled up)."""
     if not hour_limits:
         return {}
+    keys = [threshold_key(limit) for limit in hour_limits]
+    params: dict[str, Any] = {
+        "station": station,
+        "pollutant": pollutant,
+        "start": date(first, 1, 1),
+        "end": date(last + 1, 1, 1),
+        "keys": keys,
+    }
+    sums = ", ".join(f"sum(CAST(hours_above ->> :k{n} AS integer)) AS h{n}" for n in range(len(keys)))
+    params.update({f"k{n}": key for n, key in enumerate(keys)})
+    sql = (
+        "SELECT CAST(extract(year FROM day) AS integer) AS year, "  # noqa: S608
+        "count(*) FILTER (WHERE NOT hours_above ?& CAST(:keys AS text[])) AS missing, "
+        + sums
+        + " FROM air_daily WHERE station_id = :station AND pollutant = :pollutant AND aggregation = 'hour'"
+        " AND day >= :start AND day < :end GROUP BY 1 ORDER BY 1 LIMIT 1000"
+    )
+    rows = (await conn.execute(text(sql), params)).mappings().all()
+    if all(int(r["missing"]) == 0 for r in rows):
+        return {int(r["year"]): [int(r[f"h{n}"] or 0) for n in range(len(keys))] for r in rows}
+    return await _hourly_exceedances_counted(conn, station, pollutant, first, last, hour_limits)
+
+
+async def _hourly_exceedances_counted(
+    conn: AsyncConnection, station: str, pollutant: str, first: int, last: int, hour_limits: Sequence[float]
+) -> dict[int, list[int]]:
     params: dict[str, Any] = {"station": station, "pollutant": pollutant, "first": first, "last": last}
     counts = []
     for n, limit in enumerate(hour_limits):
