@@ -69,6 +69,18 @@ def fail_interrupted(conn: Connection, loader: str, *, except_id: int) -> int:
     return result.rowcount or 0
 
 
+def succeeded_with(conn: Connection, loader: str, checksum: str) -> bool:
+    """Whether a run of `loader` with this checksum succeeded (the same file sent again)."""
+    found = conn.execute(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM import_run WHERE loader = :loader AND checksum = :checksum"
+            " AND status = 'succeeded')"
+        ),
+        {"loader": loader, "checksum": checksum},
+    ).scalar()
+    return bool(found)
+
+
 def last_success(conn: Connection, loader: str) -> dict[str, Any] | None:
     """The run that wrote the loader's current data: its id, checksum and sources."""
     stmt = (

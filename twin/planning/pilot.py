@@ -1,0 +1,16 @@
+"""The urban-planning pilot as the core registry sees it (entry point ``planning`` in pyproject.toml)."""
+
+from __future__ import annotations
+
+from twin.core.registry import Pilot
+from twin.planning import tables  # noqa: F401 -- declares the pilot's tables on the one MetaData
+from twin.planning.importers.loaders import BUILDINGS, EDUCATION, STREETS, ZONING
+
+PILOT = Pilot(
+    name="planning",
+    title="Urban planning",
+    summary="Buildings (real OpenStreetMap footprints in one window, a seeded synthetic stock elsewhere), "
+    "zones and their rules, planning indicators, walking access to kindergartens and schools, and "
+    "what-if proposals answered across the three pilots.",
+    loaders=(STREETS, EDUCATION, ZONING, BUILDINGS),
+)
