@@ -3,13 +3,17 @@ the responder, and the path parameters every collection route takes."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
+import anyio
 import orjson
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.requests import ClientDisconnect
 
 from app.negotiation import Responder
 from twin.core.errors import InvalidParameter, PayloadTooLarge
@@ -106,3 +110,29 @@ async def read_access(request: Request) -> None:
     key = credentials.strip() if scheme.lower() == "bearer" else request.headers.get("x-api-key")
     async with connect(request.app.state.engine) as conn, conn.begin():
         await authenticate(conn, key)
+
+
+async def receive_file(request: Request, path: FilePath, limit: int, *, what: str = "the file") -> str:
+    """Stream the body to `path` (never whole in memory); its sha256. 413 past `limit` bytes, 400 when
+    empty or cut short."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {int(declared)} bytes; at most {limit} are accepted")
+    digest = hashlib.sha256()
+    size = 0
+    async with await anyio.open_file(path, "wb") as out:
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"the body is larger than {limit} bytes (TWIN_UPLOAD_MAX_MB)")
+                digest.update(chunk)
+                await out.write(chunk)
+        except ClientDisconnect as exc:
+            # Nobody is left to read the answer; a 400 keeps it out of the error log.
+            raise InvalidParameter(
+                "the client went away before the body was complete", parameter="body"
+            ) from exc
+    if size == 0:
+        raise InvalidParameter(f"the request body is empty: send {what} as the body", parameter="body")
+    return digest.hexdigest()

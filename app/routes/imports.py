@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import shutil
 import tempfile
 import time
@@ -15,11 +14,10 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import ClientDisconnect
 
-from app.deps import ConnDep, PrincipalDep, SettingsDep, read_access
+from app.deps import ConnDep, PrincipalDep, SettingsDep, read_access, receive_file
 from app.responses import OrjsonResponse
-from twin.core.errors import Conflict, InvalidParameter, NotFound, PayloadTooLarge, UnsupportedMediaType
+from twin.core.errors import Conflict, InvalidParameter, NotFound, UnsupportedMediaType
 from twin.core.imports import store as runs
 from twin.core.imports.loader import Loader
 from twin.core.imports.runner import run_import
@@ -205,7 +203,7 @@ async def _store_and_import(
     _remove_stale_uploads(settings.cache_dir)
     with tempfile.TemporaryDirectory(dir=settings.cache_dir, prefix="upload-") as folder:
         path = FilePath(folder) / "upload.zip"
-        digest = await _receive(request, path, limit)
+        digest = await receive_file(request, path, limit, what="the zip file")
         if not zipfile.is_zipfile(path):
             raise InvalidParameter("the request body is not a zip archive", parameter="body")
         upload = new_upload(
@@ -213,31 +211,6 @@ async def _store_and_import(
         )
         # Inside the folder's lifetime: the import reads the file.
         return await _run(request, settings, loader, who, force, upload)
-
-
-async def _receive(request: Request, path: FilePath, limit: int) -> str:
-    """Stream the body to `path` (never whole in memory); its sha256. 413 past `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is {int(declared)} bytes; at most {limit} are accepted")
-    digest = hashlib.sha256()
-    size = 0
-    async with await anyio.open_file(path, "wb") as out:
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"the body is larger than {limit} bytes (TWIN_UPLOAD_MAX_MB)")
-                digest.update(chunk)
-                await out.write(chunk)
-        except ClientDisconnect as exc:
-            # Nobody is left to read the answer; a 400 keeps it out of the error log.
-            raise InvalidParameter(
-                "the client went away before the body was complete", parameter="body"
-            ) from exc
-    if size == 0:
-        raise InvalidParameter("the request body is empty: send the zip file as the body", parameter="body")
-    return digest.hexdigest()
 
 
 def _remove_stale_uploads(folder: FilePath, older_than_s: float = 3600) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from twin.core.registry import Pilot
 from twin.planning import tables  # noqa: F401 -- declares the pilot's tables on the one MetaData
+from twin.planning.cli import commands
 from twin.planning.importers.loaders import BUILDINGS, EDUCATION, STREETS, ZONING
 
 PILOT = Pilot(
@@ -13,4 +14,6 @@ PILOT = Pilot(
     "zones and their rules, planning indicators, walking access to kindergartens and schools, and "
     "what-if proposals answered across the three pilots.",
     loaders=(STREETS, EDUCATION, ZONING, BUILDINGS),
+    commands=commands,
+    links=(("/planning/rules", "The zoning rules in force, each number with its source"),),
 )
