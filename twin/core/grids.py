@@ -8,6 +8,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 
@@ -122,3 +123,43 @@ def centre_grid(boundary: gpd.GeoDataFrame, cell_size: float) -> gpd.GeoDataFram
         geometry=shapely.box(x - cell_size / 2, y - cell_size / 2, x + cell_size / 2, y + cell_size / 2),
         crs=boundary.crs,
     )
+
+
+REST_OF_DISTRICT = "rest of the district"
+MIN_UNIT_M2 = 1.0
+
+
+def parts_with_rest(
+    boundary: Any, parts: gpd.GeoDataFrame, id_column: str = "id", name_column: str = "name"
+) -> gpd.GeoDataFrame:
+    """Units of analysis that tile a boundary: each part clipped to it (``unit_id``, ``name``), and what
+    no part covers as one more unit, ``rest`` / "rest of the district" (the seven neighbourhoods overhang
+    Lozenets and leave about a fifth of it uncovered). Slivers under 1 m² are dropped.
+
+    Examples
+    --------
+    >>> square = shapely.box(0, 0, 100, 100)
+    >>> west = shapely.box(-50, 0, 60, 100)
+    >>> part = gpd.GeoDataFrame({"id": [7], "name": ["west"]}, geometry=[west], crs=32634)
+    >>> units = parts_with_rest(square, part)
+    >>> list(units["unit_id"]), [round(a) for a in units.area]
+    (['7', 'rest'], [6000, 4000])
+    """
+    clipped = shapely.intersection(parts.geometry.values, boundary)
+    frame = gpd.GeoDataFrame(
+        {"unit_id": parts[id_column].astype(str).to_numpy(), "name": parts[name_column].to_numpy()},
+        geometry=clipped,
+        crs=parts.crs,
+    )
+    rest = shapely.difference(boundary, shapely.union_all(clipped))
+    if shapely.area(rest) > MIN_UNIT_M2:
+        frame = pd.concat(
+            [
+                frame,
+                gpd.GeoDataFrame(
+                    {"unit_id": ["rest"], "name": [REST_OF_DISTRICT]}, geometry=[rest], crs=parts.crs
+                ),
+            ],
+            ignore_index=True,
+        )
+    return frame[shapely.area(frame.geometry.values) > MIN_UNIT_M2].reset_index(drop=True)

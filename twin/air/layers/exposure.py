@@ -9,7 +9,6 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from pydantic import BaseModel, Field
 from scipy import sparse
@@ -23,10 +22,8 @@ from twin.air.pollutants import POLLUTANTS
 from twin.air.rules import Limit, rules
 from twin.core.derived.contract import DerivedLayer, OutputProperty
 from twin.core.derived.inputs import Inputs
+from twin.core.grids import parts_with_rest
 from twin.questions import RESIDENTS
-
-REST_OF_DISTRICT = "rest of the district"
-MIN_UNIT_M2 = 1.0
 
 
 class ExposureParameters(EstimateParameters):
@@ -78,26 +75,7 @@ PROPERTIES = (
 
 def units(district: gpd.GeoDataFrame, neighbourhoods: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The neighbourhoods clipped to the district, and the rest of the district as one more unit."""
-    area = shapely.union_all(district.geometry.values)
-    clipped = shapely.intersection(neighbourhoods.geometry.values, area)
-    frame = gpd.GeoDataFrame(
-        {"unit_id": neighbourhoods["id"].astype(str).to_numpy(), "name": neighbourhoods["name"].to_numpy()},
-        geometry=clipped,
-        crs=district.crs,
-    )
-    rest = shapely.difference(area, shapely.union_all(clipped))
-    if shapely.area(rest) > MIN_UNIT_M2:
-        frame = pd.concat(
-            [
-                frame,
-                gpd.GeoDataFrame(
-                    {"unit_id": ["rest"], "name": [REST_OF_DISTRICT]}, geometry=[rest], crs=district.crs
-                ),
-            ],
-            ignore_index=True,
-        )
-    frame = frame[shapely.area(frame.geometry.values) > MIN_UNIT_M2].reset_index(drop=True)
-    return frame
+    return parts_with_rest(shapely.union_all(district.geometry.values), neighbourhoods)
 
 
 def area_weights(unit_shapes: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> sparse.csr_matrix:

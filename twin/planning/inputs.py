@@ -1,0 +1,48 @@
+"""The planning pilot's inputs: the zoning rules in force (:data:`PLANNING_RULES`, asked by its own
+layers) and its answer to other pilots, where people live (:data:`twin.questions.RESIDENTS`): one point
+per building with residents, the floor area per person calibrated so the district total matches its
+published population."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+from sqlalchemy import Connection
+
+from twin.core.derived.inputs import InputKey, Provider
+from twin.core.derived.store import read_layer_frame
+from twin.planning import indicators, rules_service, store
+from twin.planning.uses import RESIDENTIAL_SHARE
+from twin.questions import RESIDENTS, Residents
+
+PLANNING_RULES: InputKey[rules_service.RulesInForce] = InputKey(
+    "planning_rules", "the zoning rules in force (the latest version)"
+)
+
+
+class StoredResidents:
+    """:class:`twin.questions.Residents` over the stored buildings."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def points(self) -> gpd.GeoDataFrame:
+        buildings = store.buildings.frame(self._conn, "use <> 'non-residential'")
+        district = read_layer_frame(self._conn, "district", 32634)
+        population = int(district["population_estimate"].fillna(0).sum()) or None
+        per_person = indicators.calibrate(buildings, population) or indicators.DEFAULT_FLOOR_AREA_PER_PERSON
+        homes = buildings.geometry.area * buildings["floors"] * buildings["use"].map(RESIDENTIAL_SHARE)
+        return gpd.GeoDataFrame(
+            {
+                "building_id": buildings["id"].to_numpy(),
+                "residents": (homes / per_person).round(2).to_numpy(),
+                "synthetic": buildings["synthetic"].to_numpy(),
+            },
+            geometry=buildings.geometry.representative_point().to_numpy(),
+            crs=32634,
+        )
+
+
+RULES_PROVIDER: Provider[rules_service.RulesInForce] = Provider(
+    PLANNING_RULES, ("zones",), rules_service.current_sync
+)
+RESIDENTS_PROVIDER: Provider[Residents] = Provider(RESIDENTS, ("buildings", "district"), StoredResidents)

@@ -1,0 +1,1 @@
+"""The urban-planning pilot's derived layers."""
