@@ -57,6 +57,12 @@ def engine(settings: Settings, manifest: Manifest) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
+def air_loaded(engine: Engine, settings: Settings, manifest: Manifest) -> None:
+    """The air sources (the air tests, and the planning tests that ask the air pilot)."""
+    run_import(engine, settings, manifest, loaders()["air"])
+
+
+@pytest.fixture(scope="session")
 def server(settings: Settings, engine: Engine) -> Iterator[LiveServer]:
     """The app served by uvicorn on a free loopback port: real HTTP, as GIS clients see it."""
     with LiveServer(create_app(settings)) as live:

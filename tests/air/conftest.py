@@ -6,17 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
 
-from twin.core.imports.manifest import Manifest
-from twin.core.imports.runner import run_import
-from twin.core.registry import loaders
 from twin.platform.settings import Settings
-
-
-@pytest.fixture(scope="session")
-def air_loaded(engine: Engine, settings: Settings, manifest: Manifest) -> None:
-    run_import(engine, settings, manifest, loaders()["air"])
 
 
 @pytest.fixture(scope="session")

@@ -194,10 +194,21 @@ def _population_weighted(
     if not inputs.has(RESIDENTS):
         return frame.assign(residents=None, population_weighted_mean=None), {
             "available": False,
-            "reason": "no pilot answers 'residents' yet (the urban-planning pilot will): area-weighted only",
+            "reason": "no pilot answers 'residents' (the urban-planning pilot): area-weighted only",
         }
-    homes = inputs.get(RESIDENTS).points()
-    homes = homes[homes["residents"] > 0]
+    try:
+        homes = inputs.get(RESIDENTS).points()
+    except LookupError as exc:  # the pilot is installed, its buildings not loaded
+        homes = None
+        missing = str(exc)
+    else:
+        homes = homes[homes["residents"] > 0]
+        missing = "no building with residents is loaded"
+    if homes is None or homes.empty:
+        return frame.assign(residents=None, population_weighted_mean=None), {
+            "available": False,
+            "reason": f"{missing}: area-weighted only",
+        }
     joined = gpd.sjoin(homes, frame[["geometry"]], how="inner", predicate="within")
     found = surfaces.estimate(
         prepared.stations,
