@@ -7,6 +7,7 @@ from twin.planning import tables  # noqa: F401 -- declares the pilot's tables on
 from twin.planning.cli import commands
 from twin.planning.importers.loaders import BUILDINGS, EDUCATION, STREETS, ZONING
 from twin.planning.inputs import RESIDENTS_PROVIDER, RULES_PROVIDER
+from twin.planning.layers.access import WALK_ACCESS
 from twin.planning.layers.indicators import PLANNING_INDICATORS
 
 PILOT = Pilot(
@@ -16,7 +17,7 @@ PILOT = Pilot(
     "zones and their rules, planning indicators, walking access to kindergartens and schools, and "
     "what-if proposals answered across the three pilots.",
     loaders=(STREETS, EDUCATION, ZONING, BUILDINGS),
-    layers=(PLANNING_INDICATORS,),
+    layers=(PLANNING_INDICATORS, WALK_ACCESS),
     providers=(RULES_PROVIDER, RESIDENTS_PROVIDER),
     commands=commands,
     links=(("/planning/rules", "The zoning rules in force, each number with its source"),),
