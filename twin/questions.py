@@ -61,6 +61,11 @@ class AirQuality(Protocol):
         ``last-year``. ``attrs["computation"]`` accounts for the stations, corrections and method."""
         ...
 
+    def annual_limits(self, pollutant: str) -> list[dict[str, object]]:
+        """The annual values an annual mean is held against (EU in force, EU from 2030, WHO 2021):
+        ``id``, ``framework``, ``standing``, ``value``, ``unit``, ``source``."""
+        ...
+
 
 AIR_QUALITY: InputKey[AirQuality] = InputKey(
     "air_quality", "estimated air-quality concentrations at points, with their uncertainty"

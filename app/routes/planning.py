@@ -8,12 +8,17 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response
 
 from app.deps import ConnDep, PrincipalDep, SettingsDep, json_object, read_access, receive_file
 from app.errors import PROBLEMS
+from app.links import base_url, link
+from app.negotiation import GEOJSON, JSON
 from app.responses import OrjsonResponse
-from twin.planning import imports, rules_service
+from twin.core.errors import InvalidParameter, NotFound
+from twin.planning import imports, rules_service, scenario_service
+from twin.planning.store import scenarios as scenario_store
 from twin.platform.keys import require_role
 
 router = APIRouter(tags=["urban planning"])
@@ -136,3 +141,154 @@ async def replace_rules(request: Request, who: PrincipalDep, settings: SettingsD
     )
     await request.app.state.layers.after_write()
     return OrjsonResponse(version, status_code=201)
+
+
+# -- scenarios -----------------------------------------------------------------------------------------
+ScenarioId = Annotated[int, Path(ge=1, le=2**31 - 1, description="A scenario's id (see /scenarios).")]
+SCENARIO_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["name", "changes"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "description": {"type": "string"},
+                        "transit_date": {"type": "string", "format": "date"},
+                        "changes": {"type": "array", "items": {"type": "object"}},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _links(request: Request, scenario_id: int) -> list[dict[str, str]]:
+    root = base_url(request)
+    return [
+        link(f"{root}/scenarios/{scenario_id}", "self", JSON, "This scenario and its report"),
+        link(
+            f"{root}/collections/scenario_buildings/items?scenario={scenario_id}",
+            "buildings",
+            GEOJSON,
+            "Its buildings",
+        ),
+        link(
+            f"{root}/collections/planning_indicators/items?scenario={scenario_id}",
+            "indicators",
+            GEOJSON,
+            "Its indicators",
+        ),
+        link(
+            f"{root}/collections/scenario_difference/items?scenario={scenario_id}",
+            "difference",
+            GEOJSON,
+            "What it changes against the baseline",
+        ),
+    ]
+
+
+@router.post(
+    "/scenarios",
+    status_code=201,
+    summary="Propose a what-if scenario (a planner key)",
+    responses=WRITE_PROBLEMS,
+    openapi_extra=SCENARIO_BODY,
+)
+async def create_scenario(request: Request, who: PrincipalDep, settings: SettingsDep) -> OrjsonResponse:
+    """`{"name", "description"?, "transit_date"?, "changes": [...]}`, each change an `add` (footprint, floors
+    or height_m, use), a `demolish` or a `height` (building, floors or height_m). Every problem is named by
+    change and field and nothing is stored. The report — zones and rules before and after, floor area and
+    residents added, kindergarten and school access, transit and air at the site, green per resident — is
+    computed now and stored with the scenario."""
+    require_role(who, "planner")
+    body = await json_object(request, settings.body_max_kb * 1024)
+    engine = request.app.state.sync_engine
+    created = await anyio.to_thread.run_sync(
+        lambda: scenario_service.create(engine, body, f"api-key:{who.key_id}")
+    )
+    await request.app.state.layers.after_write()
+    return OrjsonResponse(
+        {**created, "links": _links(request, created["id"])},
+        status_code=201,
+        headers={"Location": f"{base_url(request)}/scenarios/{created['id']}"},
+    )
+
+
+@router.get("/scenarios", summary="The scenarios, oldest first, with next links", dependencies=reads)
+async def list_scenarios(
+    request: Request,
+    conn: ConnDep,
+    limit: Annotated[int, Query(ge=1, le=500, description="Scenarios per page.")] = 50,
+    after: Annotated[
+        int, Query(ge=0, le=2**31 - 1, description="Only scenarios with a larger id (paging).")
+    ] = 0,
+) -> OrjsonResponse:
+    rows = await scenario_store.listing(conn, after, limit + 1)
+    links = [link(str(request.url), "self", JSON, "This page")]
+    if len(rows) > limit:
+        rows = rows[:limit]
+        links.append(
+            link(str(request.url.include_query_params(after=rows[-1]["id"])), "next", JSON, "Next page")
+        )
+    return OrjsonResponse({"scenarios": rows, "links": links})
+
+
+@router.get(
+    "/scenarios/{scenario_id}",
+    summary="A scenario, its changes, report and history",
+    responses=PROBLEMS,
+    dependencies=reads,
+)
+async def get_scenario(scenario_id: ScenarioId, request: Request, conn: ConnDep) -> OrjsonResponse:
+    found = await scenario_store.get(conn, scenario_id)
+    if found is None:
+        raise NotFound(f"no scenario {scenario_id} (see /scenarios)", parameter="scenario_id")
+    return OrjsonResponse(
+        {**found, "links": _links(request, scenario_id)}, headers={"ETag": f'"{found["version"]}"'}
+    )
+
+
+@router.put(
+    "/scenarios/{scenario_id}",
+    summary="A new version of a scenario (a planner key)",
+    responses=WRITE_PROBLEMS,
+    openapi_extra=SCENARIO_BODY,
+)
+async def replace_scenario(
+    scenario_id: ScenarioId, request: Request, who: PrincipalDep, settings: SettingsDep
+) -> OrjsonResponse:
+    """The whole scenario again; the previous version goes to its history. With `If-Match: "<version>"`
+    a scenario changed meanwhile is a 409 rather than overwritten."""
+    require_role(who, "planner")
+    body = await json_object(request, settings.body_max_kb * 1024)
+    expected = request.headers.get("if-match", "").strip('" ')
+    if expected and not expected.isdigit():
+        raise InvalidParameter(
+            'If-Match must be a version as the ETag gives it, e.g. "2"', parameter="If-Match"
+        )
+    engine = request.app.state.sync_engine
+    updated = await anyio.to_thread.run_sync(
+        lambda: scenario_service.replace(
+            engine, scenario_id, body, f"api-key:{who.key_id}", int(expected) if expected else None
+        )
+    )
+    await request.app.state.layers.after_write()
+    return OrjsonResponse({**updated, "links": _links(request, scenario_id)})
+
+
+@router.delete(
+    "/scenarios/{scenario_id}",
+    status_code=204,
+    summary="Delete a scenario (a planner key); the baseline is untouched",
+    responses=WRITE_PROBLEMS,
+)
+async def delete_scenario(scenario_id: ScenarioId, request: Request, who: PrincipalDep) -> Response:
+    require_role(who, "planner")
+    engine = request.app.state.sync_engine
+    await anyio.to_thread.run_sync(lambda: scenario_service.delete(engine, scenario_id))
+    await request.app.state.layers.after_write()
+    return Response(status_code=204)

@@ -118,9 +118,22 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         _geom("MULTIPOLYGON"),
     )
+    # What GIS clients see of a scenario: its name, version and what it adds, at the footprints it touches.
+    op.execute(
+        """
+        CREATE VIEW scenario_feature AS
+        SELECT id, name, description, version, created_by, created_at, updated_at,
+               CAST(report -> 'floor_area' ->> 'residents_added' AS double precision) AS residents_added,
+               CAST(report -> 'floor_area' ->> 'gross_floor_area_added_m2' AS double precision)
+                 AS gross_floor_area_added_m2,
+               jsonb_array_length(changes) AS changes, geom
+        FROM scenario
+        """
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP VIEW scenario_feature")
     for table in (
         "scenario",
         "zoning_rule_set",

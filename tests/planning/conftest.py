@@ -31,3 +31,9 @@ def restore_buildings(
         conn.execute(text("DELETE FROM building WHERE origin LIKE 'import:%'"))
         conn.execute(text("DELETE FROM building_coverage WHERE origin LIKE 'import:%'"))
     run_import(engine, settings, manifest, loaders()["buildings"], force=True)
+
+
+@pytest.fixture(scope="session")
+def transit_loaded(engine: Engine, settings: Settings, manifest: Manifest) -> None:
+    """The Sofia GTFS feed (the proposal reports ask the transport pilot)."""
+    run_import(engine, settings, manifest, loaders()["gtfs"])

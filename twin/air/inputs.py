@@ -16,6 +16,7 @@ from twin.air.estimation import AirData, prepare
 from twin.air.layers_spec import MEASUREMENTS_LAYER, STATIONS_LAYER
 from twin.air.periods import resolve
 from twin.air.pollutants import POLLUTANTS
+from twin.air.rules import rules
 from twin.air.store import daily as store
 from twin.core.derived.inputs import InputKey, Provider
 from twin.questions import AIR_QUALITY, AirQuality
@@ -73,6 +74,17 @@ class EstimatedAir:
             "cross_validation": found.cross_validation,
         }
         return frame
+
+    def annual_limits(self, pollutant: str) -> list[dict[str, object]]:
+        return [
+            {
+                k: v
+                for k, v in limit.model_dump().items()
+                if k in ("id", "framework", "standing", "value", "unit", "source")
+            }
+            for limit in rules().for_pollutant(pollutant)
+            if limit.averaging == "year"
+        ]
 
 
 AIR_DATA_PROVIDER: Provider[AirData] = Provider(AIR_DATA, LAYERS, StoredAir)

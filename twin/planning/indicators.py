@@ -26,7 +26,7 @@ import pandas as pd
 import shapely
 
 from twin.planning.rules import RuleSet, check
-from twin.planning.uses import RESIDENTIAL_SHARE
+from twin.planning.uses import home_share
 
 GREEN_MAPPED_MIN_SHARE = 0.9
 DEFAULT_FLOOR_AREA_PER_PERSON = 35.0
@@ -42,8 +42,8 @@ def _require_metric(*frames: gpd.GeoDataFrame) -> None:
 
 def residential_floor_area(buildings: gpd.GeoDataFrame) -> float:
     """Σ footprint × floors × residential share, m²."""
-    share = buildings["use"].map(RESIDENTIAL_SHARE).fillna(0.0)
-    return float((buildings.geometry.area * buildings["floors"] * share).sum())
+    share = home_share(buildings["use"])
+    return float((buildings.geometry.area * buildings["floors"].astype("float64") * share).sum())
 
 
 def calibrate(buildings: gpd.GeoDataFrame, population: int | None) -> float | None:
@@ -78,7 +78,7 @@ def compute(
     area = parts.geometry.area.to_numpy()
     floors = parts["floors"].to_numpy(dtype=np.float64)
     height = parts["height_m"].to_numpy(dtype=np.float64)
-    share = parts["use"].map(RESIDENTIAL_SHARE).fillna(0.0).to_numpy()
+    share = home_share(parts["use"])
     u = parts["_u"].to_numpy()
     footprint = np.bincount(u, weights=area, minlength=len(units))
     gfa = np.bincount(u, weights=area * floors, minlength=len(units))

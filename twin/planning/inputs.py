@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from twin.core.derived.inputs import InputKey, Provider
 from twin.core.derived.store import read_layer_frame
 from twin.planning import indicators, rules_service, store
-from twin.planning.uses import RESIDENTIAL_SHARE
+from twin.planning.uses import home_share
 from twin.questions import RESIDENTS, Residents
 
 PLANNING_RULES: InputKey[rules_service.RulesInForce] = InputKey(
@@ -30,7 +30,7 @@ class StoredResidents:
         district = read_layer_frame(self._conn, "district", 32634)
         population = int(district["population_estimate"].fillna(0).sum()) or None
         per_person = indicators.calibrate(buildings, population) or indicators.DEFAULT_FLOOR_AREA_PER_PERSON
-        homes = buildings.geometry.area * buildings["floors"] * buildings["use"].map(RESIDENTIAL_SHARE)
+        homes = buildings.geometry.area * buildings["floors"] * home_share(buildings["use"])
         return gpd.GeoDataFrame(
             {
                 "building_id": buildings["id"].to_numpy(),
@@ -42,6 +42,20 @@ class StoredResidents:
         )
 
 
+class StoredStock:
+    """The baseline stock, or a scenario's (its changes applied), EPSG:32634."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def stock(self, scenario_id: int | None) -> gpd.GeoDataFrame:
+        from twin.planning.scenario_service import stock_of
+
+        return stock_of(self._conn, scenario_id)
+
+
+PLANNING_STOCK: InputKey[StoredStock] = InputKey("planning_stock", "the baseline or a scenario's buildings")
+STOCK_PROVIDER: Provider[StoredStock] = Provider(PLANNING_STOCK, ("buildings", "scenarios"), StoredStock)
 RULES_PROVIDER: Provider[rules_service.RulesInForce] = Provider(
     PLANNING_RULES, ("zones",), rules_service.current_sync
 )

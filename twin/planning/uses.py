@@ -17,6 +17,10 @@ floor area counts as homes) or non-residential.
 from __future__ import annotations
 
 import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 FLOOR_HEIGHT_M = 3.0
 MAX_FLOORS = 200
@@ -68,6 +72,12 @@ TYPE_FLOORS = {
 }
 DEFAULT_FLOORS = 3
 """Floors of a building whose type gives no hint (OSM's building=yes)."""
+
+
+def home_share(uses: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """The share of floor area that is homes, per building, from a sequence of uses."""
+    shares = np.asarray(pd.Series(uses, dtype=object).map(RESIDENTIAL_SHARE), dtype=np.float64)
+    return np.nan_to_num(shares, nan=0.0)
 
 
 def use_of(tag: str | None) -> str:

@@ -73,6 +73,19 @@ ZONES_LAYER = LayerSpec(
     source_ids=("sofiaplan-kvartali",),
     synthetic=True,
 )
+SCENARIOS_LAYER = LayerSpec(
+    id="scenarios",
+    title="What-if proposals (hypothetical)",
+    description="Proposals planners have made (POST /scenarios): their name, version, the residents and "
+    "floor area they add, at the footprints their changes touch. Hypothetical, never the baseline: each "
+    "scenario's buildings and indicators are the scenario_buildings and planning_indicators layers with "
+    "`scenario=<id>`.",
+    geometry_type="MultiPolygon",
+    table_name="scenario_feature",
+    source_ids=(),
+    synthetic=True,
+    key_column="id",
+)
 STREETS_LAYER = LayerSpec(
     id="streets",
     title="Streets (OpenStreetMap, one window)",
@@ -267,7 +280,7 @@ BUILDINGS = Loader(
     name="buildings",
     title="Buildings: OpenStreetMap window, synthetic stock, green areas, synthetic zones",
     role="planner",
-    layers=(BUILDINGS_LAYER, COVERAGE_LAYER, GREEN_LAYER, ZONES_LAYER),
+    layers=(BUILDINGS_LAYER, COVERAGE_LAYER, GREEN_LAYER, ZONES_LAYER, SCENARIOS_LAYER),
     load=load_buildings,
 )
 STREETS = Loader(

@@ -16,7 +16,7 @@ from twin.core.derived.contract import DerivedLayer, OutputProperty
 from twin.core.derived.inputs import Inputs
 from twin.planning import indicators, walking
 from twin.planning.layers.units import as_multipolygons, units_of
-from twin.planning.uses import RESIDENTIAL_SHARE
+from twin.planning.uses import home_share
 
 
 class AccessParameters(BaseModel):
@@ -62,9 +62,7 @@ PROPERTIES = (
 def homes(buildings: gpd.GeoDataFrame, population: int | None) -> gpd.GeoDataFrame:
     """One point per building with its residents (calibrated)."""
     per_person = indicators.calibrate(buildings, population) or indicators.DEFAULT_FLOOR_AREA_PER_PERSON
-    residents = (
-        buildings.geometry.area * buildings["floors"] * buildings["use"].map(RESIDENTIAL_SHARE).fillna(0)
-    )
+    residents = buildings.geometry.area * buildings["floors"] * home_share(buildings["use"])
     points = gpd.GeoDataFrame(
         {"residents": (residents / per_person).to_numpy(), "synthetic": buildings["synthetic"].to_numpy()},
         geometry=buildings.geometry.representative_point().to_numpy(),

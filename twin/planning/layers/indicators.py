@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from twin.core.derived.contract import DerivedLayer, OutputProperty
 from twin.core.derived.inputs import Inputs
 from twin.planning import indicators
-from twin.planning.inputs import PLANNING_RULES
+from twin.planning.inputs import PLANNING_RULES, PLANNING_STOCK
 from twin.planning.layers.units import UnitKind, as_multipolygons, units_of
 
 
@@ -30,6 +30,9 @@ class IndicatorParameters(BaseModel):
         le=500,
         description="m² of homes per resident; default: calibrated so the district total matches its "
         "published population.",
+    )
+    scenario: int | None = Field(
+        default=None, ge=1, description="A scenario's buildings in place of the baseline (see /scenarios)."
     )
 
 
@@ -69,10 +72,12 @@ PROPERTIES = (
 def _compute(inputs: Inputs, params: BaseModel) -> gpd.GeoDataFrame:
     assert isinstance(params, IndicatorParameters)
     units = units_of(inputs, params.unit, params.h3_resolution, params.cell_m)
-    buildings = inputs.frame("buildings")
+    baseline = inputs.frame("buildings")
+    buildings = baseline if params.scenario is None else inputs.get(PLANNING_STOCK).stock(params.scenario)
     district = inputs.frame("district")
     population = int(district["population_estimate"].fillna(0).sum()) or None
-    calibrated = indicators.calibrate(buildings, population)
+    # Calibrated on the baseline, so a scenario's residents are counted at the same floor area per person.
+    calibrated = indicators.calibrate(baseline, population)
     per_person = params.floor_area_per_person or calibrated or indicators.DEFAULT_FLOOR_AREA_PER_PERSON
     rules = inputs.get(PLANNING_RULES)
     mapped = shapely.union_all(inputs.frame("building_coverage").geometry.values)
@@ -94,6 +99,7 @@ def _compute(inputs: Inputs, params: BaseModel) -> gpd.GeoDataFrame:
     frame = frame.assign(geometry=as_multipolygons(frame.geometry.values))
     frame.attrs["computation"] = {
         "unit": params.unit,
+        "stock": "baseline" if params.scenario is None else f"scenario {params.scenario}",
         "floor_area_per_person": round(per_person, 3),
         "residents_from": _residents_from(params.floor_area_per_person, calibrated, population),
         "district_residents": round(float(result["residents"].sum()), 0),
@@ -138,8 +144,16 @@ PLANNING_INDICATORS = DerivedLayer(
     geometry_type="MultiPolygon",
     parameters=IndicatorParameters,
     properties=PROPERTIES,
-    inputs=("district", "neighbourhoods", "zones", "buildings", "green_areas", "building_coverage"),
+    inputs=(
+        "district",
+        "neighbourhoods",
+        "zones",
+        "buildings",
+        "green_areas",
+        "building_coverage",
+        "scenarios",
+    ),
     compute=_compute,
-    uses=(PLANNING_RULES,),
+    uses=(PLANNING_RULES, PLANNING_STOCK),
     extent_input="district",
 )

@@ -1,5 +1,5 @@
 """The urban-planning pilot's SQL."""
 
-from twin.planning.store import buildings, places
+from twin.planning.store import buildings, places, scenarios
 
-__all__ = ["buildings", "places"]
+__all__ = ["buildings", "places", "scenarios"]
