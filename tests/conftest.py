@@ -13,9 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from selenium.webdriver import Chrome
 from sqlalchemy import Engine, text
 
 from app.main import create_app
+from tests.support.browser import start_browser
 from tests.support.databases import ProcessServer, scratch_database
 from tests.support.live import LiveServer
 from twin.core.imports.manifest import Manifest, load_manifest
@@ -116,6 +118,12 @@ def process_server(
         process.terminate()
         process.wait(timeout=30)
         log_file.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Chrome]:
+    """Debian's headless Chromium (the map's tests); skipped without chromedriver, except in CI."""
+    yield from start_browser()
 
 
 @pytest.fixture(scope="session")

@@ -45,6 +45,11 @@ PAGE = f"""<!doctype html>
   </header>
   <h1>Map</h1>
   <p id="status" role="status">Loading the collections…</p>
+  <div class="controls">
+    <label><input type="checkbox" id="three-d"> Buildings in 3D</label>
+    <label>Scenario beside the baseline
+      <select id="scenario-choice"><option value="">none</option></select></label>
+  </div>
   <ul id="legend"></ul>
   <p class="note">Derived layers are computed on first view, with their default parameters.</p>
 </aside>

@@ -4,8 +4,13 @@
 // Everything comes from this origin: /collections (the catalog), the collections' vector tiles, and
 // MapLibre itself (/vendor/maplibre, from npm). No basemap: a plain background colour.
 //
+// Buildings can be seen in 3D (extruded by their height from the vector tiles; synthetic ones in grey),
+// and a scenario beside the baseline: its added buildings in red and its changed heights in orange over
+// the baseline, which turns translucent.
+//
 // For tests: window.twinMap is the map; window.twinMapReady becomes true once the style and the
-// district's tiles have loaded; window.twinMapError holds a message when the page could not start.
+// district's tiles have loaded; window.twinMapError holds a message when the page could not start;
+// window.twinSet3D(on) and window.twinShowScenario(id or null) do what the panel's controls do.
 (() => {
   "use strict";
 
@@ -21,6 +26,12 @@
     "match", ["geometry-type"], ["LineString", "MultiLineString", "Polygon", "MultiPolygon"], true, false,
   ];
   const POINTS = ["match", ["geometry-type"], ["Point", "MultiPoint"], true, false];
+  // Collections drawn in 3D, and the property their height is in.
+  const EXTRUDED = { buildings: "height_m", scenario_buildings: "height_m" };
+  const SYNTHETIC_COLOUR = "#b9b2a6";
+  const ADDED_COLOUR = "#d62728";
+  const RAISED_COLOUR = "#ff7f0e";
+  const SCENARIO = "scenario";
 
   const statusEl = document.getElementById("status");
   const legendEl = document.getElementById("legend");
@@ -71,7 +82,27 @@
   }
 
   function layerIds(id) {
-    return [id + "--fill", id + "--line", id + "--circle"];
+    const ids = [id + "--fill", id + "--line", id + "--circle"];
+    if (EXTRUDED[id]) ids.push(id + "--extrusion");
+    return ids;
+  }
+
+  function extrusion(id, source, colour, extra) {
+    return {
+      id, type: "fill-extrusion", source, "source-layer": source === SCENARIO ? "scenario_buildings" : source,
+      filter: POLYGONS, layout: { visibility: "none" }, ...extra,
+      paint: {
+        "fill-extrusion-color": [
+          "case",
+          ["==", ["get", "changed"], "added"], ADDED_COLOUR,
+          ["==", ["get", "changed"], "height"], RAISED_COLOUR,
+          ["to-boolean", ["get", "synthetic"]], SYNTHETIC_COLOUR,
+          colour,
+        ],
+        "fill-extrusion-height": ["coalesce", ["to-number", ["get", "height_m"]], 0],
+        "fill-extrusion-opacity": 0.85,
+      },
+    };
   }
 
   // One vector source and three layers (fill, line, circle; each filtered by geometry type) per
@@ -82,6 +113,7 @@
     const fills = [];
     const lines = [];
     const circles = [];
+    const extrusions = [];
     for (const { collection: c, colour, visible } of entries) {
       const source = {
         type: "vector",
@@ -108,6 +140,7 @@
         layout: { visibility, "line-join": "round", "line-cap": "round" },
         paint: { "line-color": colour, "line-width": isDistrict ? 3 : 1.5, "line-opacity": 0.9 },
       });
+      if (EXTRUDED[c.id]) extrusions.push(extrusion(c.id + "--extrusion", c.id, colour));
       circles.push({
         id: circleId, type: "circle", source: c.id, "source-layer": c.id, filter: POINTS,
         layout: { visibility },
@@ -122,7 +155,7 @@
       sources,
       layers: [
         { id: "background", type: "background", paint: { "background-color": BACKGROUND } },
-        ...fills, ...lines, ...circles,
+        ...fills, ...lines, ...circles, ...extrusions,
       ],
     };
   }
@@ -239,12 +272,17 @@
       console.error("twin map: " + (err && err.message ? err.message : String(err)));
     });
 
+    let threeD = false;
+
     function setVisible(id, visible) {
       const entry = byId.get(id);
       if (!entry) return;
       entry.visible = visible;
       for (const layer of layerIds(id)) {
-        map.setLayoutProperty(layer, "visibility", visible ? "visible" : "none");
+        const solid = layer.endsWith("--extrusion");
+        const flatHidden = threeD && EXTRUDED[id] && layer.endsWith("--fill");
+        const shown = visible && (solid ? threeD : !flatHidden);
+        map.setLayoutProperty(layer, "visibility", shown ? "visible" : "none");
       }
       const box = legendEl.querySelector('input[data-collection="' + CSS.escape(id) + '"]');
       if (box) box.checked = visible;
@@ -286,6 +324,55 @@
     for (const id of interactive) {
       map.on("mouseenter", id, () => { map.getCanvas().style.cursor = "pointer"; });
       map.on("mouseleave", id, () => { map.getCanvas().style.cursor = ""; });
+    }
+
+    function set3D(on) {
+      threeD = Boolean(on);
+      for (const id of Object.keys(EXTRUDED)) if (byId.has(id)) setVisible(id, byId.get(id).visible);
+      if (map.getLayer(SCENARIO + "--extrusion")) {
+        map.setLayoutProperty(SCENARIO + "--extrusion", "visibility", threeD ? "visible" : "none");
+      }
+      map.easeTo({ pitch: threeD ? 55 : 0, duration: 0 });
+      const box = document.getElementById("three-d");
+      if (box) box.checked = threeD;
+    }
+
+    function showScenario(id) {
+      if (map.getLayer(SCENARIO + "--extrusion")) map.removeLayer(SCENARIO + "--extrusion");
+      if (map.getSource(SCENARIO)) map.removeSource(SCENARIO);
+      const ghost = id ? 0.35 : 0.85;
+      if (map.getLayer("buildings--extrusion")) map.setPaintProperty("buildings--extrusion", "fill-extrusion-opacity", ghost);
+      if (!id) return;
+      map.addSource(SCENARIO, {
+        type: "vector",
+        tiles: [tilesUrl("scenario_buildings") + "?scenario=" + encodeURIComponent(id)],
+        minzoom: 0, maxzoom: TILE_MAX_ZOOM, attribution: "scenario " + escapeHtml(id) + " (hypothetical)",
+      });
+      // Only what the scenario changes, over the baseline: added buildings and changed heights.
+      map.addLayer(extrusion(SCENARIO + "--extrusion", SCENARIO, ADDED_COLOUR, {
+        filter: ["all", POLYGONS, ["!=", ["get", "changed"], "unchanged"]],
+      }));
+      if (byId.has("buildings")) setVisible("buildings", true);
+      set3D(true);
+    }
+
+    window.twinSet3D = set3D;
+    window.twinShowScenario = showScenario;
+    const threeBox = document.getElementById("three-d");
+    if (threeBox) threeBox.addEventListener("change", () => set3D(threeBox.checked));
+    const chooser = document.getElementById("scenario-choice");
+    if (chooser) {
+      fetch("/scenarios?limit=500", { headers: { Accept: "application/json" } })
+        .then((r) => (r.ok ? r.json() : { scenarios: [] }))
+        .then((body) => {
+          for (const s of body.scenarios || []) {
+            const option = el("option", null, s.name + " (v" + s.version + ")");
+            option.value = String(s.id);
+            chooser.append(option);
+          }
+        })
+        .catch(() => {});
+      chooser.addEventListener("change", () => showScenario(chooser.value || null));
     }
 
     window.addEventListener("hashchange", () => focus(decodeURIComponent(location.hash.slice(1)), true));

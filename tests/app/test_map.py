@@ -4,20 +4,15 @@ properties on click. Without chromedriver the browser tests are skipped, except 
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
 from selenium.webdriver import Chrome
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -27,25 +22,9 @@ from sqlalchemy import Engine
 
 from app.main import create_app
 from app.routes import map as map_page
+from tests.support.browser import open_map, severe_messages
 from tests.support.live import LiveServer
 from twin.platform.settings import Settings
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    # Chromium ≥ 137 no longer falls back to software WebGL by itself; SwiftShader must be opted into.
-    "--enable-unsafe-swiftshader",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1200,900",
-]
-READY_TIMEOUT = 30
 
 
 def test_map_without_maplibre_explains_itself(
@@ -73,44 +52,9 @@ def test_map_page_uses_only_this_origin(client: httpx.Client) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Chrome]:
-    if not CHROMEDRIVER.exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI needs Debian's chromium and chromium-driver (scripts/test.sh installs them)")
-        pytest.skip("no /usr/bin/chromedriver: apt-get install chromium chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-@pytest.fixture(scope="module")
 def map_driver(browser: Chrome, server: LiveServer) -> Chrome:
     """The browser on /map, once the page says the map and the district's tiles are ready."""
-    browser.get(f"{server.url}/map")
-    try:
-        WebDriverWait(browser, READY_TIMEOUT, poll_frequency=0.1).until(
-            lambda d: d.execute_script("return window.twinMapReady === true || !!window.twinMapError")
-        )
-    except TimeoutException:
-        pytest.fail(f"the map was not ready within {READY_TIMEOUT} s; console: {browser.get_log('browser')}")
-    error = browser.execute_script("return window.twinMapError || null")
-    assert error is None, error
-    return browser
-
-
-def severe_messages(driver: Chrome) -> list[dict[str, Any]]:
-    return [
-        entry
-        for entry in driver.get_log("browser")
-        if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]
-    ]
+    return open_map(browser, server.url)
 
 
 def decode_png(data: bytes) -> np.ndarray:
@@ -284,7 +228,15 @@ def test_click_on_a_neighbourhood_shows_its_properties(map_driver: Chrome, clien
     name = feature["properties"]["name"]
     largest = max(_polygons(shape(feature["geometry"])), key=lambda p: p.area)
     point = polylabel(largest, tolerance=1e-5)
+    # The neighbourhoods alone: buildings and other layers drawn over them would fill the popup first.
+    before = show_only(map_driver, "neighbourhoods")
+    try:
+        _click_and_read(map_driver, client, name, point)
+    finally:
+        restore_layers(map_driver, before)
 
+
+def _click_and_read(map_driver: Chrome, client: httpx.Client, name: str, point: Any) -> None:
     canvas = map_driver.find_element(By.CSS_SELECTOR, "#map canvas.maplibregl-canvas")
     target = map_driver.execute_script(
         """
