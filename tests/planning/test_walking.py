@@ -113,3 +113,21 @@ def test_bad_parameters(planning_loaded: None, client: httpx.Client) -> None:
     ):
         body = assert_problem(client.get("/collections/walk_access/items", params=params), 400)
         assert body["parameter"] == name
+
+
+def test_the_sparse_reach_is_the_dense_one() -> None:
+    """`reach` (k-d trees, sparse, for a city's homes) answers what `distances` (dense) does."""
+    rng = np.random.default_rng(8)
+    graph = walking.graph_of(_streets())
+    origins = np.vstack([rng.uniform(-50, 150, (60, 2)), rng.uniform(-3000, 3000, (60, 2))])
+    targets = np.vstack([[[100.0, 200.0], [0.0, 50.0]], rng.uniform(-3000, 3000, (8, 2))])
+    distance, on_graph = walking.distances(graph, origins, targets, 1.3)
+    found = walking.reach(graph, origins, targets, 1200.0, 1.3)
+    assert found.nearest_m == pytest.approx(walking.nearest(distance))
+    assert (found.within.toarray() > 0).tolist() == (distance <= 1200.0).tolist()
+    assert found.on_graph.tolist() == on_graph.any(axis=1).tolist()
+    residents = rng.uniform(1, 50, len(origins))
+    capacity = rng.uniform(20, 200, len(targets))
+    assert walking.two_step_sparse(found.within, residents, capacity) == pytest.approx(
+        walking.two_step(distance, residents, capacity, 1200.0)
+    )

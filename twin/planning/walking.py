@@ -110,3 +110,69 @@ def two_step(distance: Array, residents: Array, capacity: Array, reach_m: float)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(demand > 0, capacity / demand, 0.0)
     return np.asarray(within @ ratio)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Who reaches which places within a walk, for many origins without an origins × places matrix."""
+
+    nearest_m: Array
+    """Each origin's walk to its nearest place (inf without any)."""
+    within: sparse.csr_matrix
+    """(origins, places): 1 where the place is within the walk."""
+    on_graph: Array
+    """Whether any of the origin's walks was measured on the graph."""
+
+
+def reach(
+    graph: Graph, origins: Array, targets: Array, reach_m: float, detour: float = DEFAULT_DETOUR
+) -> Reach:
+    """As :func:`distances`, kept sparse: the straight-line pairs from k-d trees (no dense matrix), the
+    graph's walks for the origins and places on it (Dijkstra bounded by the walk)."""
+    origins = np.asarray(origins, dtype=np.float64).reshape(-1, 2)
+    targets = np.asarray(targets, dtype=np.float64).reshape(-1, 2)
+    n, t = len(origins), len(targets)
+    if n == 0 or t == 0:
+        return Reach(np.full(n, np.inf), sparse.csr_matrix((n, t)), np.zeros(n, dtype=bool))
+    target_tree = cKDTree(targets)
+    nearest, _ = target_tree.query(origins)
+    nearest = nearest * detour
+    pairs = cKDTree(origins).sparse_distance_matrix(target_tree, reach_m / detour, output_type="coo_matrix")
+    within = sparse.csr_matrix((np.ones(pairs.nnz), (pairs.row, pairs.col)), shape=(n, t))
+    on_graph = np.zeros(n, dtype=bool)
+    if not graph.empty:
+        shapely.prepare(graph.area)
+        origin_on = np.flatnonzero(shapely.contains_xy(graph.area, origins[:, 0], origins[:, 1]))
+        target_on = np.flatnonzero(shapely.contains_xy(graph.area, targets[:, 0], targets[:, 1]))
+        if len(origin_on) and len(target_on):
+            walked, measured = distances(graph, origins[origin_on], targets[target_on], detour)
+            walked = np.where(measured, walked, np.inf)
+            # Pairs both on the graph are the graph's walks, not the straight line's.
+            coo = within.tocoo()
+            row_on = np.isin(coo.row, origin_on)
+            col_on = np.isin(coo.col, target_on)
+            keep = ~(row_on & col_on)
+            rows, cols = np.nonzero(walked <= reach_m)
+            within = sparse.csr_matrix(
+                (
+                    np.ones(int(keep.sum()) + len(rows)),
+                    (
+                        np.concatenate([coo.row[keep], origin_on[rows]]),
+                        np.concatenate([coo.col[keep], target_on[cols]]),
+                    ),
+                ),
+                shape=(n, t),
+            )
+            off = np.setdiff1d(np.arange(t), target_on)
+            best_off = cKDTree(targets[off]).query(origins[origin_on])[0] * detour if len(off) else np.inf
+            nearest[origin_on] = np.minimum(best_off, walked.min(axis=1))
+            on_graph[origin_on] = measured.any(axis=1)
+    return Reach(nearest, within, on_graph)
+
+
+def two_step_sparse(within: sparse.csr_matrix, residents: Array, capacity: Array) -> Array:
+    """2SFCA over a sparse reach matrix: places per resident reachable from each origin."""
+    demand = within.T @ residents
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(demand > 0, capacity / demand, 0.0)
+    return np.asarray(within @ ratio)

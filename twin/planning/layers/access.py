@@ -92,12 +92,11 @@ def access(
     on_graph_any = np.zeros(len(people), dtype=bool)
     for kind in ("kindergarten", "school"):
         targets, capacity, missing = places(education, kind)
-        distance, on_graph = walking.distances(graph, xy, targets, detour)
-        nearest = walking.nearest(distance)
-        columns[f"{kind}_within"] = nearest <= reach_m
-        columns[f"{kind}_places"] = walking.two_step(distance, residents, capacity, reach_m)
-        columns[f"{kind}_nearest_m"] = nearest
-        on_graph_any |= on_graph.any(axis=1)
+        found = walking.reach(graph, xy, targets, reach_m, detour)
+        columns[f"{kind}_within"] = found.nearest_m <= reach_m
+        columns[f"{kind}_places"] = walking.two_step_sparse(found.within, residents, capacity)
+        columns[f"{kind}_nearest_m"] = found.nearest_m
+        on_graph_any |= found.on_graph
         account[kind] = {"places": len(targets), "capacity_missing_took_median": missing}
     columns["on_graph"] = on_graph_any
     return pd.DataFrame(columns), account
