@@ -40,8 +40,8 @@ class Transit(Protocol):
         """The stops one boards at (not stations or entrances) within `radius_m` (straight line, UTM 34N
         metres) of each point, with their
         departures per hour in the window (all routes): ``point`` (row of `points_xy`), ``stop_id``,
-        ``stop_name``, ``distance_m``, ``departures``, ``departures_per_hour``; sorted by point and
-        distance."""
+        ``stop_name``, ``x``, ``y`` (the stop, UTM 34N), ``distance_m``, ``departures``,
+        ``departures_per_hour``; sorted by point and distance."""
         ...
 
 
@@ -70,6 +70,35 @@ class AirQuality(Protocol):
 AIR_QUALITY: InputKey[AirQuality] = InputKey(
     "air_quality", "estimated air-quality concentrations at points, with their uncertainty"
 )
+
+
+class Walking(Protocol):
+    """Walks along the streets where a street network is loaded (the planning pilot answers). Off the
+    network, and where none is loaded, a walk is the straight line × the asker's detour factor; every
+    answer says which way each walk was measured."""
+
+    def distances(
+        self, origins_xy: np.ndarray, targets_xy: np.ndarray, detour: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(origins × targets walking distances in metres, whether each was measured on the street
+        graph). A graph walk joins the graph at the nearest street vertex by a straight line; it is
+        never shorter than the straight line between its ends."""
+        ...
+
+    def catchments(
+        self, points_xy: np.ndarray, walk_m: float, detour: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per point (UTM 34N), the area within `walk_m` of walking (shapely polygons), and whether it
+        was drawn from the street graph: where streets are known, the places reached along them; beyond
+        them, the circle of radius walk_m / detour. A point off the graph gets the circle alone."""
+        ...
+
+    def account(self) -> dict[str, object]:
+        """The graph used (nodes, edges, its source), for an answer's account of its computation."""
+        ...
+
+
+WALKING: InputKey[Walking] = InputKey("walking", "walking distances and catchments along the streets")
 
 
 class Residents(Protocol):

@@ -95,9 +95,23 @@ def _transit(request: Request) -> TransitService:
 
 
 RESIDENTS_NOTE = (
-    "Residents are not counted yet: no building layer with population is imported. Once one is, "
-    "`residents` becomes {total, covered, share} for the same catchments."
+    "Residents per building from the urban-planning pilot (floor area ÷ floor area per person, "
+    "calibrated to the district's published population; most buildings are synthetic, see "
+    "`synthetic_share`); a home counts where its point lies. null when no buildings are loaded."
 )
+
+
+def _residents(figures: dict[str, Any], computation: dict[str, Any] | None) -> dict[str, Any] | None:
+    total, covered = figures.get("residents_total"), figures.get("residents_covered")
+    if total is None or covered is None:
+        return None
+    account = (computation or {}).get("residents") or {}
+    return {
+        "total": total,
+        "covered": covered,
+        "share": round(covered / total, 6) if total else None,
+        "synthetic_share": account.get("synthetic_share"),
+    }
 
 
 @router.get(
@@ -118,7 +132,12 @@ async def coverage(
         int | None, Query(description="Walking distance, metres, 50–2000 (default 400).")
     ] = None,
     detour_factor: Annotated[
-        float | None, Query(description="Street / straight-line distance, 1–2 (default 1.2).")
+        float | None,
+        Query(description="Street / straight-line distance off the street graph, 1–2 (default 1.2)."),
+    ] = None,
+    street_graph: Annotated[
+        bool | None,
+        Query(description="Walk along the street graph where one is loaded (default true); false: circles."),
     ] = None,
 ) -> Response:
     """The district's area within the catchment of a stop with at least `min_departures_per_hour`
@@ -132,6 +151,7 @@ async def coverage(
         "min_departures_per_hour": min_departures_per_hour,
         "walk_m": walk_m,
         "detour_factor": detour_factor,
+        "street_graph": None if street_graph is None else str(street_graph).lower(),
     }
     raw = {name: str(value) for name, value in given.items() if value is not None}
     choice = layers.choose(collection, raw)
@@ -139,6 +159,7 @@ async def coverage(
     if (early := responder.early(request, etag)) is not None:
         return early
     [figures] = await layers.derived_properties(collection, choice, limit=1)
+    computation = await layers.computation(await layers.bind(collection, choice))
     assert choice.params is not None
     body: dict[str, Any] = {
         "service_date": figures["service_date"],
@@ -149,8 +170,10 @@ async def coverage(
         "covered_area_m2": figures["covered_area_m2"],
         "share": figures["share"],
         "qualifying_stops": figures["qualifying_stops"],
-        "residents": None,
+        "stops_on_graph": figures["stops_on_graph"],
+        "residents": _residents(figures, computation),
         "residents_note": RESIDENTS_NOTE,
+        "walking": (computation or {}).get("walking"),
         "layer": "/collections/service_coverage/items" + (f"?{urlencode(raw)}" if raw else ""),
     }
     return responder.store(request, etag, orjson.dumps(body), JSON)

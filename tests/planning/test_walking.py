@@ -3,6 +3,8 @@ floating catchment by hand, and the access layer over the district."""
 
 from __future__ import annotations
 
+import math
+
 import geopandas as gpd
 import httpx
 import numpy as np
@@ -131,3 +133,30 @@ def test_the_sparse_reach_is_the_dense_one() -> None:
     assert walking.two_step_sparse(found.within, residents, capacity) == pytest.approx(
         walking.two_step(distance, residents, capacity, 1200.0)
     )
+
+
+def test_a_catchment_along_one_street_by_hand() -> None:
+    # One street from (0, 0) east to (1000, 0); a stop at its west end; a 400 m walk, detour 1.3.
+    streets = gpd.GeoDataFrame(geometry=[shapely.LineString([(0, 0), (1000, 0)])], crs=32634)
+    graph = walking.graph_of(streets)
+    [area], [drawn] = walking.catchments(graph, np.array([(0.0, 0.0)]), 400, 1.3)
+    assert drawn
+    # On the graph (within 100 m of the street): the discs of the walk left along the first 400 m,
+    # radius min(400 - x, 100): a 300 × 200 m rectangle and a whole disc of 100 m (the half at x < 0,
+    # and the discs past x = 300 all lie inside the disc at x = 300).
+    on_graph = 300 * 200 + math.pi * 100**2
+    # Beyond the graph (farther than 100 m from the street): the circle of 400 / 1.3 m outside the
+    # street's 100 m buffer (a band |y| ≤ 100 east of x = 0, a half disc west of it).
+    r, h = 400 / 1.3, 100.0
+    east = (math.pi * r**2 - 2 * (h * math.sqrt(r**2 - h**2) + r**2 * math.asin(h / r))) / 2
+    west = math.pi * r**2 / 2 - math.pi * h**2 / 2
+    assert area.area == pytest.approx(on_graph + east + west, rel=0.01)
+    assert area.contains(shapely.Point(350, 60))  # 300 m along, then 78 m straight across: 378 m
+    # 390 m along and 60 m off: leaving the street at 300 m is 408 m, later is longer, and earlier
+    # leaves it for more than 100 m.
+    assert not area.contains(shapely.Point(390, 60))
+    assert not area.contains(shapely.Point(0, 320))  # off the graph, beyond 400 / 1.3
+    # A stop far from every street gets the circle alone.
+    [circle], [drawn] = walking.catchments(graph, np.array([(500.0, 900.0)]), 400, 1.3)
+    assert not drawn
+    assert circle.area == pytest.approx(math.pi * r**2, rel=0.005)

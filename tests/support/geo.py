@@ -11,3 +11,10 @@ _TO_UTM = Transformer.from_crs(4326, 32634, always_xy=True)
 
 def to_utm(geometry: shapely.Geometry) -> shapely.Geometry:
     return shapely.transform(geometry, lambda xy: np.column_stack(_TO_UTM.transform(xy[:, 0], xy[:, 1])))
+
+
+_TO_WGS84 = Transformer.from_crs(32634, 4326, always_xy=True)
+
+
+def to_wgs84(geometry: shapely.Geometry) -> shapely.Geometry:
+    return shapely.transform(geometry, lambda xy: np.column_stack(_TO_WGS84.transform(xy[:, 0], xy[:, 1])))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import defaultdict
 
 import httpx
 import numpy as np
@@ -17,7 +16,7 @@ from sqlalchemy import Engine
 
 from tests.support.api import assert_problem, features
 from tests.support.geo import to_utm
-from tests.support.gtfs_raw import AM_PEAK, WEEKDAY, RawFeed
+from tests.support.gtfs_raw import WEEKDAY, RawFeed, ptal_by_hand
 from twin.core.derived.engine import DatabaseInputs
 from twin.core.registry import providers
 from twin.transport.layers.ptal import PtalParameters, band_of, bands_of, ptal_grid, ptal_index
@@ -72,6 +71,45 @@ def test_a_hand_computed_example() -> None:
     assert straight.routes[0] == 5
 
 
+def test_walks_on_a_street_graph_replace_the_straight_line_where_measured() -> None:
+    saps = pd.DataFrame(
+        [
+            ("S1", 300.0, 300.0, "A", "bus", 10.0),
+            ("S2", 600.0, 0.0, "B", "bus", 10.0),
+            ("S3", 0.0, 200.0, "C", "bus", 10.0),
+        ],
+        columns=["stop_id", "x", "y", "route_id", "mode", "frequency"],
+    )
+
+    # The street graph (as the planning pilot answers): S1 lies across a block, 1,000 m round by the
+    # streets; S2 is straight down a street, 600 m; S3 is off the graph (the straight line × detour).
+    def walker(points: np.ndarray, stops_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert points.shape == (1, 2)
+        known = {(300.0, 300.0): 1000.0, (600.0, 0.0): 600.0}
+        walked = np.array([[known.get((float(x), float(y)), np.nan) for x, y in stops_xy]])
+        return np.nan_to_num(walked, nan=0.0), ~np.isnan(walked)
+
+    # Every route: 10 an hour, SWT 3 + 2 = AWT 5 min.
+    # Straight (× 1.2): S1 424.26 × 1.2 = 509.1 m in (6.364 min), S2 720 m out, S3 240 m = 3 min.
+    #   A: TAT 11.364, EDF 2.640; C: TAT 8, EDF 3.75 → AI = 3.75 + 0.5 × 2.640 = 5.070
+    # Graph: S1 1,000 m out, S2 600 m in (7.5 min, TAT 12.5, EDF 2.4), S3 as before
+    #   → AI = 3.75 + 0.5 × 2.4 = 4.95
+    straight = ptal_index(np.array([(0.0, 0.0)]), saps, detour_factor=1.2)
+    a = 30 / (math.hypot(300, 300) * 1.2 / 80 + 5)
+    assert straight.ai[0] == pytest.approx(3.75 + 0.5 * a, abs=1e-12)
+    assert straight.nearest_on_graph.tolist() == [False]
+    graph = ptal_index(np.array([(0.0, 0.0)]), saps, detour_factor=1.2, walker=walker)
+    assert graph.ai[0] == pytest.approx(3.75 + 0.5 * 2.4, abs=1e-12)
+    assert graph.routes[0] == 2
+    assert graph.nearest_walk_min[0] == pytest.approx(3.0)  # S3, off the graph
+    assert graph.nearest_on_graph.tolist() == [False]
+    # Without S3 the nearest SAP counted is S2, reached along the streets.
+    only_graph = ptal_index(np.array([(0.0, 0.0)]), saps.iloc[:2], detour_factor=1.2, walker=walker)
+    assert only_graph.nearest_walk_min[0] == pytest.approx(7.5)
+    assert only_graph.nearest_on_graph.tolist() == [True]
+    assert only_graph.best_route.tolist() == ["B"]
+
+
 def test_trolleybuses_weigh_with_buses() -> None:
     saps = pd.DataFrame(
         [("S1", 0.0, 80.0, "A", "bus", 6.0), ("S1", 0.0, 80.0, "TB", "trolleybus", 12.0)],
@@ -124,34 +162,6 @@ def test_band_boundaries(ai: float, band: str) -> None:
 
 
 # -- an independent computation from the raw files --------------------------------------------------
-def ptal_by_hand(raw: RawFeed, x: float, y: float, day: dt.date, detour: float = 1.2) -> float:
-    """PTAL of one point, the TfL way, one stop and one route at a time."""
-    counts: dict[tuple[str, str, str], int] = defaultdict(int)
-    for stop, route, direction in raw.departures(day, AM_PEAK)[
-        ["stop_id", "route_id", "direction_id"]
-    ].itertuples(index=False):
-        counts[(stop, route, direction)] += 1
-    frequency: dict[str, dict[str, float]] = defaultdict(dict)  # busiest direction, per hour
-    for (stop, route, _direction), n in counts.items():
-        frequency[stop][route] = max(frequency[stop].get(route, 0.0), n / 1.0)
-    best: dict[str, tuple[float, str]] = {}
-    for stop, routes in frequency.items():
-        sx, sy = raw.stops_xy[stop]
-        walk_m = math.hypot(x - sx, y - sy) * detour
-        for route, f in routes.items():
-            mode = raw.mode_of_route[route]
-            bus = mode in ("bus", "trolleybus")
-            if walk_m > (640 if bus else 960):
-                continue
-            tat = walk_m / 80 + 0.5 * 60 / f + (2.0 if bus else 0.75)
-            if route not in best or tat < best[route][0]:
-                best[route] = (tat, "bus" if bus else mode)  # trolleybuses weigh with buses
-    edfs: dict[str, list[float]] = defaultdict(list)
-    for tat, mode in best.values():
-        edfs[mode].append(30 / tat)
-    return sum(max(e) + 0.5 * (sum(e) - max(e)) for e in edfs.values())
-
-
 def test_ptal_on_the_real_feed_matches_an_independent_computation(
     loaded: None,
     engine: Engine,
@@ -159,7 +169,8 @@ def test_ptal_on_the_real_feed_matches_an_independent_computation(
     client: httpx.Client,
 ) -> None:
     day = dt.date.fromisoformat(WEEKDAY)
-    params = PtalParameters(date=day, cell_m=50)
+    # The TfL method without a network (the planning pilot's streets, when loaded, are its own test).
+    params = PtalParameters(date=day, cell_m=50, street_graph=False)
     with engine.connect() as conn:
         grid = ptal_grid(DatabaseInputs(conn, providers()), params).set_index("cell_id")
     sx, sy = raw.stops_xy[STOP]
@@ -175,7 +186,9 @@ def test_ptal_on_the_real_feed_matches_an_independent_computation(
     assert checked[zoo] > 10  # a tram line, six bus lines and the metro within reach
     # Served over HTTP: the same values, rounded to 2 decimals.
     for cell, expected in checked.items():
-        body = features(client, "ptal", date=WEEKDAY, window="08:15-09:15", cell_m=50, cell_id=cell)
+        body = features(
+            client, "ptal", date=WEEKDAY, window="08:15-09:15", cell_m=50, cell_id=cell, street_graph="false"
+        )
         [feature] = body["features"]
         assert feature["properties"]["ai"] == pytest.approx(expected, abs=0.005 + 1e-9)
         assert feature["properties"]["band"] == grid.loc[cell, "band"] == band_of(expected)

@@ -5,14 +5,17 @@ published population."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
+import numpy as np
 from sqlalchemy import Connection
 
 from twin.core.derived.inputs import InputKey, Provider
 from twin.core.derived.store import read_layer_frame
-from twin.planning import indicators, rules_service, store
+from twin.planning import indicators, rules_service, store, walking
 from twin.planning.uses import home_share
-from twin.questions import RESIDENTS, Residents
+from twin.questions import RESIDENTS, WALKING, Residents, Walking
 
 PLANNING_RULES: InputKey[rules_service.RulesInForce] = InputKey(
     "planning_rules", "the zoning rules in force (the latest version)"
@@ -42,6 +45,41 @@ class StoredResidents:
         )
 
 
+class StreetWalking:
+    """:class:`twin.questions.Walking` over the stored streets (the graph built once per computation)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._graph: walking.Graph | None = None
+
+    @property
+    def graph(self) -> walking.Graph:
+        if self._graph is None:
+            self._graph = walking.graph_of(store.places.streets(self._conn))
+        return self._graph
+
+    def distances(
+        self, origins_xy: np.ndarray[Any, Any], targets_xy: np.ndarray[Any, Any], detour: float
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        return walking.distances(self.graph, origins_xy, targets_xy, detour)
+
+    def catchments(
+        self, points_xy: np.ndarray[Any, Any], walk_m: float, detour: float
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        return walking.catchments(self.graph, points_xy, walk_m, detour)
+
+    def account(self) -> dict[str, object]:
+        graph = self.graph
+        if graph.empty:
+            return {"graph": None, "note": "no streets loaded: every walk is the straight line × detour"}
+        return {
+            "graph": {"nodes": len(graph.nodes), "edges": int(graph.edges.nnz // 2)},
+            "note": "the OpenStreetMap streets loaded (one window of the district); a place within "
+            f"{walking.GRAPH_REACH_M:g} m of them is on the graph, elsewhere a walk is the straight "
+            "line × detour",
+        }
+
+
 class StoredStock:
     """The baseline stock, or a scenario's (its changes applied), EPSG:32634."""
 
@@ -59,4 +97,5 @@ STOCK_PROVIDER: Provider[StoredStock] = Provider(PLANNING_STOCK, ("buildings", "
 RULES_PROVIDER: Provider[rules_service.RulesInForce] = Provider(
     PLANNING_RULES, ("zones",), rules_service.current_sync
 )
+WALKING_PROVIDER: Provider[Walking] = Provider(WALKING, ("streets",), StreetWalking)
 RESIDENTS_PROVIDER: Provider[Residents] = Provider(RESIDENTS, ("buildings", "district"), StoredResidents)

@@ -6,7 +6,7 @@ from twin.core.registry import Pilot
 from twin.planning import tables  # noqa: F401 -- declares the pilot's tables on the one MetaData
 from twin.planning.cli import commands
 from twin.planning.importers.loaders import BUILDINGS, EDUCATION, STREETS, ZONING
-from twin.planning.inputs import RESIDENTS_PROVIDER, RULES_PROVIDER, STOCK_PROVIDER
+from twin.planning.inputs import RESIDENTS_PROVIDER, RULES_PROVIDER, STOCK_PROVIDER, WALKING_PROVIDER
 from twin.planning.layers.access import WALK_ACCESS
 from twin.planning.layers.indicators import PLANNING_INDICATORS
 from twin.planning.layers.scenario import SCENARIO_BUILDINGS, SCENARIO_DIFFERENCE
@@ -19,7 +19,7 @@ PILOT = Pilot(
     "what-if proposals answered across the three pilots.",
     loaders=(STREETS, EDUCATION, ZONING, BUILDINGS),
     layers=(PLANNING_INDICATORS, WALK_ACCESS, SCENARIO_BUILDINGS, SCENARIO_DIFFERENCE),
-    providers=(RULES_PROVIDER, RESIDENTS_PROVIDER, STOCK_PROVIDER),
+    providers=(RULES_PROVIDER, RESIDENTS_PROVIDER, STOCK_PROVIDER, WALKING_PROVIDER),
     commands=commands,
     links=(("/planning/rules", "The zoning rules in force, each number with its source"),),
 )

@@ -199,19 +199,22 @@ def _transit(
         near = ctx.transit.stops_near(points, STOP_SEARCH_M, ctx.transit_day, window)
     except (InvalidParameter, LookupError) as exc:
         return {"available": False, "reason": f"the schedule cannot answer: {getattr(exc, 'detail', exc)}"}
-    at_site = near[near["point"] == 0].sort_values("distance_m").head(5)
+    near = _walks_to(near, points, ctx)
+    at_site = near[near["point"] == 0].sort_values(["walk_m", "stop_id"]).head(5)
     stops = [
         {
             "stop_id": r.stop_id,
             "name": r.stop_name,
-            "walk_min": round(r.distance_m * ctx.detour / walking.WALK_M_PER_MIN, 1),
+            "walk_m": round(float(r.walk_m), 1),
+            "walk_min": round(float(r.walk_m) / walking.WALK_M_PER_MIN, 1),
+            "walk": "street graph" if r.on_graph else "straight line",
             "departures_per_hour": round(float(r.departures_per_hour), 2),
         }
         for r in at_site.itertuples()
     ]
     frequent = near[
         (near["departures_per_hour"] >= FREQUENT_DEPARTURES_PER_HOUR)
-        & (near["distance_m"] <= FREQUENT_STOP_REACH_M)
+        & (near["walk_m"] <= FREQUENT_STOP_REACH_M)
     ]
     covered = set(frequent["point"]) - {0}
     homes_added = added.geometry.area * added["floors"] * home_share(added["use"])
@@ -223,11 +226,25 @@ def _transit(
         "window": f"{_hm(window[0])}-{_hm(window[1])}",
         "nearest_stops": stops,
         "frequent_stop": (
-            f"≥ {FREQUENT_DEPARTURES_PER_HOUR:g} departures an hour within {FREQUENT_STOP_REACH_M:g} m"
+            f"≥ {FREQUENT_DEPARTURES_PER_HOUR:g} departures an hour within a {FREQUENT_STOP_REACH_M:g} m walk"
         ),
         "residents_added": round(float(residents_added.sum()), 1),
         "residents_added_near_frequent_stops": round(float(within), 1),
     }
+
+
+def _walks_to(near: pd.DataFrame, points: np.ndarray[Any, Any], ctx: Context) -> pd.DataFrame:
+    """The stops found by straight line, with the walk to each (the street graph's where both ends are
+    on it, the straight line × detour elsewhere)."""
+    if near.empty:
+        return near.assign(walk_m=pd.Series(dtype=float), on_graph=pd.Series(dtype=bool))
+    stop_xy = near[["x", "y"]].to_numpy(np.float64)
+    walk = np.empty(len(near))
+    on_graph = np.zeros(len(near), dtype=bool)
+    for point, rows in near.groupby("point").indices.items():
+        distance, measured = walking.distances(ctx.graph, points[int(point)], stop_xy[rows], ctx.detour)
+        walk[rows], on_graph[rows] = distance[0], measured[0]
+    return near.assign(walk_m=walk, on_graph=on_graph)
 
 
 def _hm(seconds: int) -> str:

@@ -176,3 +176,61 @@ def two_step_sparse(within: sparse.csr_matrix, residents: Array, capacity: Array
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(demand > 0, capacity / demand, 0.0)
     return np.asarray(within @ ratio)
+
+
+CATCHMENT_STEP_M = 20.0
+"""Spacing of the points sampled along the streets reached when drawing a catchment."""
+
+
+def catchments(
+    graph: Graph, points: Array, walk_m: float, detour: float = DEFAULT_DETOUR
+) -> tuple[Array, Array]:
+    """Per point, the area within `walk_m` of walking, and whether it was drawn from the graph.
+
+    On the graph: the street graph walked from the point's nearest vertex (Dijkstra bounded by what is
+    left of the walk), and around every place reached along a street, the disc of what is left of the
+    walk there (at most GRAPH_REACH_M, the graph's own reach off a street; sampled every
+    CATCHMENT_STEP_M) — approximately the places :func:`distances` puts within the walk; beyond the
+    graph's area, the circle of radius walk_m / detour. Off the graph: that circle alone."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    circles = shapely.buffer(shapely.points(points), walk_m / detour, quad_segs=16)
+    drawn = np.zeros(len(points), dtype=bool)
+    if graph.empty or len(points) == 0:
+        return circles, drawn
+    shapely.prepare(graph.area)
+    on = np.flatnonzero(shapely.contains_xy(graph.area, points[:, 0], points[:, 1]))
+    if len(on) == 0:
+        return circles, drawn
+    snap, node = cKDTree(graph.nodes).query(points[on])
+    budget = walk_m - snap
+    walked = dijkstra(graph.edges, directed=False, indices=node, limit=float(max(budget.max(), 0.0)))
+    edges = graph.edges.tocoo()
+    result = circles.copy()
+    for k, i in enumerate(on):
+        if budget[k] <= 0:
+            continue
+        reached = _reached_discs(graph.nodes, edges, walked[k], float(budget[k]))
+        outside = shapely.difference(circles[i], graph.area)
+        result[i] = shapely.union_all(np.append(reached, outside))
+        drawn[i] = True
+    return result, drawn
+
+
+def _reached_discs(nodes: Array, edges: sparse.coo_matrix, walked: Array, budget: float) -> Array:
+    """Discs of the walk left at points sampled along every street reached (both ways of each edge)."""
+    start, end, length = edges.row, edges.col, edges.data
+    left_at_start = budget - walked[start]
+    keep = np.isfinite(left_at_start) & (left_at_start > 0)
+    start, end, length, left_at_start = start[keep], end[keep], length[keep], left_at_start[keep]
+    along = np.minimum(length, left_at_start)
+    samples = np.floor(along / CATCHMENT_STEP_M).astype(np.int64) + 2  # both ends of the reached part
+    edge = np.repeat(np.arange(len(start)), samples)
+    first = np.cumsum(samples) - samples
+    step = np.arange(samples.sum()) - np.repeat(first, samples)
+    t = np.minimum(step * CATCHMENT_STEP_M, along[edge])
+    fraction = np.where(length[edge] > 0, t / length[edge], 0.0)
+    xy = nodes[start[edge]] + (nodes[end[edge]] - nodes[start[edge]]) * fraction[:, None]
+    radius = np.minimum(left_at_start[edge] - t, GRAPH_REACH_M)
+    big = radius > SNAP_M
+    discs: Array = shapely.buffer(shapely.points(xy[big]), radius[big], quad_segs=8)
+    return discs

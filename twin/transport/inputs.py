@@ -86,6 +86,8 @@ def stops_within_reach(
             "point": point,
             "stop_id": near["stop_id"].to_numpy(),
             "stop_name": near["stop_name"].to_numpy(),
+            "x": stop_xy[stop, 0],
+            "y": stop_xy[stop, 1],
             "distance_m": distance.round(1),
             "departures": departures,
             "departures_per_hour": np.round(departures / ((end - start) / 3600), 3),

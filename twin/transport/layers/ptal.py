@@ -7,7 +7,9 @@ The method (Transport for London, *Measuring Public Transport Accessibility Leve
 
 1. Service access points (SAPs) are the stops within a walk of 640 m for buses (here also
    trolleybuses) and 960 m for rail, Underground and tram (here tram and metro), walked at
-   80 m/min. With no street network imported, walk = straight-line distance × ``detour_factor``.
+   80 m/min. The walk follows the street graph where a pilot answers
+   :data:`twin.questions.WALKING` and both ends are on it (the OpenStreetMap streets loaded), and is
+   the straight-line distance × ``detour_factor`` elsewhere.
 2. Each route's frequency at a SAP is its departures per hour in the AM peak (08:15–09:15),
    taking the direction with the highest frequency.
 3. Scheduled waiting time SWT = 0.5 × 60 / frequency (half the headway, minutes); average waiting
@@ -31,6 +33,7 @@ arrival and never counts).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +45,7 @@ from pydantic import BaseModel, Field
 from twin.core.derived.contract import DerivedLayer, OutputProperty
 from twin.core.derived.inputs import Inputs
 from twin.core.grids import centre_grid
-from twin.questions import TRANSIT
+from twin.questions import TRANSIT, WALKING
 from twin.transport.layers.service import PeakParameters
 from twin.transport.metrics import hms, parse_window
 
@@ -131,9 +134,13 @@ class PtalResult:
     nearest_walk_min: np.ndarray[Any, np.dtype[np.float64]]
     """Walk to the nearest SAP counted, minutes; NaN without any."""
     bands: np.ndarray[Any, np.dtype[np.object_]]
+    nearest_on_graph: np.ndarray[Any, np.dtype[np.bool_]]
+    """Whether the walk to the nearest SAP counted was measured on the street graph."""
 
 
 Array = np.ndarray[Any, Any]
+Walker = Callable[[Array, Array], tuple[Array, Array]]
+"""(points, stops) → (points × stops walking metres, whether each was measured on the street graph)."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,7 @@ def ptal_index(
     *,
     detour_factor: float = 1.2,
     chunk: int = 1024,
+    walker: Walker | None = None,
 ) -> PtalResult:
     """The PTAL accessibility index of many points at once (vectorised: no Python loop per point).
 
@@ -172,6 +180,10 @@ def ptal_index(
         Walking distance / straight-line distance (≥ 1).
     chunk : int
         Points per block of the distance matrix (bounds memory, not the result).
+    walker : callable, optional
+        Walks along a street graph (:meth:`twin.questions.Walking.distances` with the detour bound):
+        a pair it measured on the graph takes the graph's walk, every other pair the straight line ×
+        `detour_factor`. Without it, every walk is the straight line × `detour_factor`.
     """
     if detour_factor < 1:
         raise ValueError(f"detour_factor must be at least 1, got {detour_factor}")
@@ -181,12 +193,14 @@ def ptal_index(
     if n == 0 or saps.empty:
         return _no_service(n)
     prepared = _prepare(saps)
-    p_point, p_stop, p_dist = _stops_in_reach(points, prepared, detour_factor, chunk)
-    point, row, walk_min = _routes_in_reach(p_point, p_stop, p_dist, prepared, detour_factor)
+    p_point, p_stop, p_walk, p_on = _stops_in_reach(points, prepared, detour_factor, chunk, walker)
+    point, row, walk_min, on_graph = _routes_in_reach(p_point, p_stop, p_walk, p_on, prepared)
     if len(row) == 0:
         return _no_service(n)
     nearest = np.full(n, np.inf)
     np.minimum.at(nearest, point, walk_min)
+    nearest_on_graph = np.zeros(n, dtype=bool)
+    nearest_on_graph[point[on_graph & (walk_min == nearest[point])]] = True
     point, route, edf, mode = _best_stop_per_route(point, row, walk_min, prepared)
     ai = _weighted_index(point, route, edf, mode, n)
     return PtalResult(
@@ -195,6 +209,7 @@ def ptal_index(
         _best_routes(point, route, edf, prepared.route_names, n),
         np.where(np.isfinite(nearest), nearest, np.nan),
         bands_of(ai),
+        nearest_on_graph,
     )
 
 
@@ -205,6 +220,7 @@ def _no_service(n: int) -> PtalResult:
         np.full(n, None, dtype=object),
         np.full(n, np.nan),
         np.full(n, "0", dtype=object),
+        np.zeros(n, dtype=bool),
     )
 
 
@@ -237,39 +253,50 @@ def _prepare(saps: pd.DataFrame) -> _Saps:
 
 
 def _stops_in_reach(
-    points: Array, saps: _Saps, detour_factor: float, chunk: int
-) -> tuple[Array, Array, Array]:
-    """(point, stop, straight-line distance) of every stop within the longest catchment of a point, in
-    blocks of points, each a vectorised distance matrix."""
+    points: Array, saps: _Saps, detour_factor: float, chunk: int, walker: Walker | None
+) -> tuple[Array, Array, Array, Array]:
+    """(point, stop, walk metres, measured on the graph) of every stop within the longest catchment of
+    a point, in blocks of points, each a vectorised distance matrix. A graph walk is never shorter
+    than the straight line, so the straight line bounds the stops a walker is asked about."""
     reach = float(saps.reach_m.max())
-    radius = reach / detour_factor
+    radius = reach if walker is not None else reach / detour_factor
     lo, hi = points.min(axis=0) - radius, points.max(axis=0) + radius
     near = np.flatnonzero(np.all((saps.stop_xy >= lo) & (saps.stop_xy <= hi), axis=1))
-    pair_point, pair_stop, pair_dist = [], [], []
+    pair_point, pair_stop, pair_walk, pair_on = [], [], [], []
     for begin in range(0, len(points), chunk):
         block = points[begin : begin + chunk]
-        dist = np.hypot(
-            block[:, None, 0] - saps.stop_xy[None, near, 0], block[:, None, 1] - saps.stop_xy[None, near, 1]
+        walk = (
+            np.hypot(
+                block[:, None, 0] - saps.stop_xy[None, near, 0],
+                block[:, None, 1] - saps.stop_xy[None, near, 1],
+            )
+            * detour_factor
         )
-        i, j = np.nonzero(dist * detour_factor <= reach)
+        on = np.zeros(walk.shape, dtype=bool)
+        if walker is not None and len(near):
+            walked, on = walker(block, saps.stop_xy[near])
+            walk = np.where(on, walked, walk)
+        i, j = np.nonzero(walk <= reach)
         pair_point.append(i + begin)
         pair_stop.append(near[j])
-        pair_dist.append(dist[i, j])
-    p_point, p_stop, p_dist = (np.concatenate(a) for a in (pair_point, pair_stop, pair_dist))
-    return p_point, p_stop, p_dist
+        pair_walk.append(walk[i, j])
+        pair_on.append(on[i, j])
+    p_point, p_stop, p_walk, p_on = (np.concatenate(a) for a in (pair_point, pair_stop, pair_walk, pair_on))
+    return p_point, p_stop, p_walk, p_on
 
 
 def _routes_in_reach(
-    p_point: Array, p_stop: Array, p_dist: Array, saps: _Saps, detour_factor: float
-) -> tuple[Array, Array, Array]:
-    """(point, route row, walk minutes) of every route at a stop within its mode's catchment."""
+    p_point: Array, p_stop: Array, p_walk: Array, p_on: Array, saps: _Saps
+) -> tuple[Array, Array, Array, Array]:
+    """(point, route row, walk minutes, on the graph) of every route at a stop within its mode's
+    catchment."""
     count = saps.per_stop[p_stop]
     offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
     row = saps.by_stop[np.repeat(saps.first_row[p_stop], count) + offset]
     point = np.repeat(p_point, count)
-    walk_m = np.repeat(p_dist, count) * detour_factor
+    walk_m = np.repeat(p_walk, count)
     keep = walk_m <= saps.reach_m[row]
-    return point[keep], row[keep], walk_m[keep] / WALK_M_PER_MIN
+    return point[keep], row[keep], walk_m[keep] / WALK_M_PER_MIN, np.repeat(p_on, count)[keep]
 
 
 def _best_stop_per_route(
@@ -310,7 +337,15 @@ def _best_routes(point: Array, route: Array, edf: Array, route_names: Array, n: 
 class PtalParameters(PeakParameters):
     cell_m: int = Field(default=100, ge=25, le=500, description="Side of a grid cell, metres.")
     detour_factor: float = Field(
-        default=1.2, ge=1.0, le=2.0, description="Walking / straight-line distance (no street network yet)."
+        default=1.2,
+        ge=1.0,
+        le=2.0,
+        description="Walking / straight-line distance, for walks off the street graph.",
+    )
+    street_graph: bool = Field(
+        default=True,
+        description="Walk along the street graph where one is loaded; false: the straight line × "
+        "detour_factor everywhere (the TfL method without a network).",
     )
 
 
@@ -328,25 +363,47 @@ def ptal_grid(inputs: Inputs, params: PtalParameters) -> gpd.GeoDataFrame:
         {"stop_id": stops["stop_id"], "x": stops.geometry.x.to_numpy(), "y": stops.geometry.y.to_numpy()}
     )
     saps = frequencies.merge(located, on="stop_id", how="inner")
-    result = ptal_index(cells[["x", "y"]].to_numpy(), saps, detour_factor=params.detour_factor)
-    return cells.assign(
+    walking = inputs.get(WALKING) if params.street_graph and inputs.has(WALKING) else None
+    walker: Walker | None = None
+    if walking is not None:
+        detour = params.detour_factor
+
+        def walker(points: Array, stops_xy: Array) -> tuple[Array, Array]:
+            return walking.distances(points, stops_xy, detour)
+
+    result = ptal_index(cells[["x", "y"]].to_numpy(), saps, detour_factor=params.detour_factor, walker=walker)
+    grid = cells.assign(
         cell_id=cells["col"].astype(str) + "_" + cells["row"].astype(str),
         ai=result.ai,
         band=result.bands,
         routes=result.routes,
         best_route=result.best_route,
         nearest_stop_walk_min=result.nearest_walk_min,
+        walk=np.where(result.nearest_on_graph, "street graph", "straight line"),
         service_date=params.date.isoformat(),
         counted=f"{hms(window[0])}-{hms(window[1])}",
     )
+    grid.attrs["computation"] = {
+        "walking": walking.account()
+        if walking is not None
+        else {
+            "graph": None,
+            "note": "street_graph=false or no pilot answers 'walking': straight line × detour",
+        },
+        "cells_nearest_walk_on_graph": int(result.nearest_on_graph.sum()),
+        "detour_factor_off_graph": params.detour_factor,
+    }
+    return grid
 
 
 def _compute(inputs: Inputs, params: BaseModel) -> gpd.GeoDataFrame:
     assert isinstance(params, PtalParameters)
     grid = ptal_grid(inputs, params)
-    return grid.assign(ai=grid["ai"].round(2), nearest_stop_walk_min=grid["nearest_stop_walk_min"].round(2))[
-        [p.name for p in PTAL.properties] + ["geometry"]
-    ]
+    result = grid.assign(
+        ai=grid["ai"].round(2), nearest_stop_walk_min=grid["nearest_stop_walk_min"].round(2)
+    )[[p.name for p in PTAL.properties] + ["geometry"]]
+    result.attrs = grid.attrs
+    return result
 
 
 PTAL = DerivedLayer(
@@ -355,7 +412,9 @@ PTAL = DerivedLayer(
     description="Grid cells (side `cell_m`, centre inside the district) rated by the TfL PTAL method: "
     "walk to stops within 640 m (bus, trolleybus) or 960 m (tram, metro) at 80 m/min, waiting "
     "time from each route's departures per hour in `window` on `date` plus a reliability margin, "
-    "equivalent doorstep frequencies summed per mode. Walk = straight line × `detour_factor`.",
+    "equivalent doorstep frequencies summed per mode. Walks follow the street graph where "
+    "OpenStreetMap streets are loaded (the planning pilot's answer) and are the straight line × "
+    "`detour_factor` elsewhere; `walk` and the result's `computation` say which.",
     geometry_type="Polygon",
     parameters=PtalParameters,
     properties=(
@@ -367,12 +426,20 @@ PTAL = DerivedLayer(
         OutputProperty(
             "nearest_stop_walk_min", "number", "Walk to the nearest stop counted, minutes; null if none."
         ),
+        OutputProperty(
+            "walk",
+            "string",
+            "How that walk was measured: 'street graph' or 'straight line' (× detour_factor).",
+        ),
         OutputProperty("service_date", "string", "The service date counted (YYYY-MM-DD)."),
         OutputProperty("counted", "string", "The window counted, HH:MM:SS-HH:MM:SS."),
     ),
     inputs=("stops", "district"),
     compute=_compute,
     uses=(TRANSIT,),
+    optional=(WALKING,),
     extent_input="district",
-    version="2",  # 2: modes from the one route_type table (extended types as the reference gives them)
+    # 2: modes from the one route_type table (extended types as the reference gives them);
+    # 3: walks on the street graph where one is loaded.
+    version="3",
 )

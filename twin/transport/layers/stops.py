@@ -9,7 +9,8 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field
 
 from twin.core.derived.contract import DerivedLayer, OutputProperty
-from twin.core.derived.inputs import Inputs
+from twin.core.derived.inputs import METRIC_CRS, Inputs
+from twin.questions import WALKING, Walking
 
 
 def stops_within(stops: gpd.GeoDataFrame, area: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -112,25 +113,44 @@ def _components(linked: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
     return np.array([find(i) for i in range(len(linked))])
 
 
-def walking_catchments(stops: gpd.GeoDataFrame, walk_m: float, detour_factor: float) -> gpd.GeoDataFrame:
-    """The area within walking distance of each stop, as a straight-line radius of walk / detour factor
-    (until a street network is imported). Index and columns of `stops` are kept.
+def walking_catchments(
+    stops: gpd.GeoDataFrame, walk_m: float, detour_factor: float, walking: Walking | None = None
+) -> gpd.GeoDataFrame:
+    """The area within walking distance of each stop: drawn along the streets by `walking` where it
+    knows them (:meth:`twin.questions.Walking.catchments`), else a circle of radius walk / detour
+    factor. Index and columns of `stops` are kept; ``walk`` says which ('street graph' or 'straight
+    line').
 
     Parameters
     ----------
     stops : GeoDataFrame
-        Points in a projected CRS with metre units.
+        Points in a projected CRS with metre units (EPSG:32634 when `walking` is given).
     walk_m : float
         Walking distance along streets, metres.
     detour_factor : float
-        Street distance / straight-line distance (≥ 1).
+        Street distance / straight-line distance (≥ 1), for walks off the street graph.
+    walking : Walking, optional
+        The street graph's answerer; without it every catchment is the circle.
     """
     if stops.crs is None or not stops.crs.is_projected:
         raise ValueError("walking_catchments needs a projected CRS in metres: use stops.to_crs(32634) first")
     if detour_factor < 1:
         raise ValueError(f"detour_factor must be at least 1, got {detour_factor}")
     radius = walk_m / detour_factor
-    return stops.assign(radius_m=radius, geometry=stops.geometry.buffer(radius, quad_segs=16))
+    circles = stops.geometry.buffer(radius, quad_segs=16)
+    if walking is None or stops.empty:
+        return stops.assign(radius_m=radius, walk="straight line", geometry=circles)
+    if stops.crs.to_epsg() != METRIC_CRS:
+        raise ValueError(f"walking catchments are drawn in EPSG:{METRIC_CRS}, got {stops.crs}")
+    xy = np.column_stack([stops.geometry.x.to_numpy(), stops.geometry.y.to_numpy()])
+    drawn_areas, drawn = walking.catchments(xy, walk_m, detour_factor)
+    return stops.assign(
+        radius_m=radius,
+        walk=np.where(drawn, "street graph", "straight line"),
+        geometry=gpd.GeoSeries(
+            np.where(drawn, drawn_areas, circles.to_numpy()), index=stops.index, crs=stops.crs
+        ),
+    )
 
 
 class StationParameters(BaseModel):
@@ -148,7 +168,13 @@ class CatchmentParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     walk_m: int = Field(default=400, ge=50, le=2000, description="Walking distance, metres.")
-    detour_factor: float = Field(default=1.2, ge=1.0, le=2.0, description="Street / straight-line distance.")
+    detour_factor: float = Field(
+        default=1.2, ge=1.0, le=2.0, description="Street / straight-line distance, off the street graph."
+    )
+    street_graph: bool = Field(
+        default=True,
+        description="Draw along the street graph where one is loaded; false: circles everywhere.",
+    )
 
 
 def _stations(inputs: Inputs, params: BaseModel) -> gpd.GeoDataFrame:
@@ -159,9 +185,17 @@ def _stations(inputs: Inputs, params: BaseModel) -> gpd.GeoDataFrame:
 def _catchments(inputs: Inputs, params: BaseModel) -> gpd.GeoDataFrame:
     assert isinstance(params, CatchmentParameters)
     stops = inputs.frame("stops").sort_values("stop_id")
-    return walking_catchments(stops, params.walk_m, params.detour_factor)[
-        ["stop_id", "stop_name", "routes", "radius_m", "geometry"]
+    walking = inputs.get(WALKING) if params.street_graph and inputs.has(WALKING) else None
+    result = walking_catchments(stops, params.walk_m, params.detour_factor, walking)[
+        ["stop_id", "stop_name", "routes", "radius_m", "walk", "geometry"]
     ]
+    result.attrs["computation"] = {
+        "walking": walking.account()
+        if walking is not None
+        else {"graph": None, "note": "street_graph=false or no pilot answers 'walking': circles"},
+        "stops_on_graph": int((result["walk"] == "street graph").sum()),
+    }
+    return result
 
 
 STATIONS = DerivedLayer(
@@ -185,16 +219,20 @@ STATIONS = DerivedLayer(
 STOP_CATCHMENTS = DerivedLayer(
     id="stop_catchments",
     title="Walking catchments of stops",
-    description="For each stop, the area within `walk_m` metres of walking, as a circle of radius "
-    "walk_m / detour_factor (straight-line, until a street network is imported).",
+    description="For each stop, the area within `walk_m` metres of walking: drawn along the street "
+    "graph where OpenStreetMap streets are loaded (the planning pilot's answer), a circle of radius "
+    "walk_m / detour_factor elsewhere; `walk` and the result's `computation` say which.",
     geometry_type="Polygon",
     parameters=CatchmentParameters,
     properties=(
         OutputProperty("stop_id", "string", "GTFS stop_id."),
         OutputProperty("stop_name", "string", "Stop name as in the feed."),
         OutputProperty("routes", "string", "Route ids serving the stop, space-separated."),
-        OutputProperty("radius_m", "number", "Straight-line radius used, metres."),
+        OutputProperty("radius_m", "number", "Straight-line radius used off the street graph, metres."),
+        OutputProperty("walk", "string", "How the catchment was drawn: 'street graph' or 'straight line'."),
     ),
     inputs=("stops",),
     compute=_catchments,
+    optional=(WALKING,),
+    version="2",  # 2: drawn along the street graph where one is loaded
 )
