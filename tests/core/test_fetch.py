@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 
 from twin.core.errors import SourceError
-from twin.core.imports.fetch import resolve, resolve_all
+from twin.core.imports.fetch import backoff_s, resolve, resolve_all
 from twin.core.imports.manifest import Manifest, SourceEntry
 from twin.platform.settings import Settings
 
@@ -28,6 +28,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.failures_left.get(self.path, 0) > 0:
             self.failures_left[self.path] -= 1
             self.send_error(503)
+            return
+        refused = {"/forbidden.csv": 403, "/withdrawn.csv": 410, "/busy.csv": 429}.get(self.path)
+        if refused is not None:
+            self.send_response(refused)
+            if refused == 429:
+                self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         body = {"/good.csv": PAYLOAD, "/tampered.csv": PAYLOAD[:-1] + b"!"}.get(self.path)
         if body is None:
@@ -105,8 +113,30 @@ def test_a_missing_url_is_a_clear_error(origin: str, download_settings: Settings
 
 def test_an_unreachable_host_fails_after_the_retries(download_settings: Settings) -> None:
     fast = download_settings.model_copy(update={"fetch_retries": 0})
-    with pytest.raises(SourceError, match=r"could not be downloaded.*1 attempts"):
+    with pytest.raises(SourceError, match=r"could not be downloaded.*1 attempt:"):
         resolve(entry("http://127.0.0.1:9/nothing.csv"), fast)
+
+
+@pytest.mark.parametrize(("path", "status"), [("/forbidden.csv", 403), ("/withdrawn.csv", 410)])
+def test_a_refusal_is_not_retried(origin: str, download_settings: Settings, path: str, status: int) -> None:
+    with pytest.raises(SourceError, match=rf"after 1 attempt: .*{status}"):
+        resolve(entry(f"{origin}{path}"), download_settings)
+    assert _Handler.hits[path] == 1
+
+
+def test_too_many_requests_and_server_errors_are_retried(origin: str, download_settings: Settings) -> None:
+    with pytest.raises(SourceError, match=r"after 3 attempts: .*429"):
+        resolve(entry(f"{origin}/busy.csv"), download_settings)
+    assert _Handler.hits["/busy.csv"] == 3  # fetch_retries = 2
+
+
+def test_the_backoff_is_jittered_and_bounded() -> None:
+    waits = [backoff_s(3, 1.0) for _ in range(200)]
+    assert all(0 <= w <= 4.0 for w in waits)  # full jitter under 1 × 2²
+    assert len(set(waits)) > 150  # spread, not one value for every client
+    assert max(backoff_s(20, 1.0) for _ in range(50)) <= 30.0
+    assert backoff_s(1, 1.0, retry_after="7") == 7.0
+    assert backoff_s(1, 1.0, retry_after="3600") == 30.0
 
 
 def test_mirror_only_sources_need_the_mirror(download_settings: Settings) -> None:

@@ -69,9 +69,18 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(
         default=3.0, gt=0, le=60, description="Seconds to wait for a database connection."
     )
-    fetch_retries: int = Field(default=3, ge=0, le=10, description="Retries per source download.")
+    fetch_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Retries per source download (transport errors, 429 and 5xx only; never 403, 404, 410).",
+    )
     fetch_backoff: float = Field(
-        default=1.0, ge=0, le=60, description="Seconds before the first retry; doubles on each retry."
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Ceiling of the first retry's random wait, seconds; doubles on each retry (at most 30 s; "
+        "a Retry-After is obeyed).",
     )
 
     items_default_limit: int = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,6 +21,24 @@ ProgressHook = Callable[[SourceEntry, int, int], None]
 """Called as (entry, bytes_done, bytes_total) while a source is read or downloaded."""
 
 _CHUNK = 1 << 16
+_MAX_BACKOFF_S = 30.0
+
+
+def retryable(exc: httpx.HTTPError) -> bool:
+    """Worth another try: a transport error (refused, reset, timed out), 429 or a 5xx. Any other answer
+    (403, 404, 410, …) will not change by asking again."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        return status == 429 or status >= 500
+    return isinstance(exc, httpx.TransportError)
+
+
+def backoff_s(attempt: int, base: float, retry_after: str | None = None) -> float:
+    """The wait before `attempt` (1, 2, …): full jitter over an exponential ceiling (so many clients
+    retrying at once spread out), or the server's Retry-After in seconds when it gives one."""
+    if retry_after is not None and retry_after.strip().isdigit():
+        return min(float(retry_after.strip()), _MAX_BACKOFF_S)
+    return random.uniform(0, min(base * 2 ** (attempt - 1), _MAX_BACKOFF_S))
 
 
 def sha256_of(path: Path, entry: SourceEntry | None = None, progress: ProgressHook | None = None) -> str:
@@ -103,11 +122,18 @@ def _download(
     partial = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.part")
     own_client = client is None
     client = client or httpx.Client(follow_redirects=True, timeout=httpx.Timeout(30.0, read=120.0))
-    last_error: Exception | None = None
+    last_error: httpx.HTTPError | None = None
+    attempts = 0
     try:
         for attempt in range(settings.fetch_retries + 1):
-            if attempt:
-                time.sleep(min(settings.fetch_backoff * 2 ** (attempt - 1), 30))
+            if last_error is not None:
+                retry_after = (
+                    last_error.response.headers.get("Retry-After")
+                    if isinstance(last_error, httpx.HTTPStatusError)
+                    else None
+                )
+                time.sleep(backoff_s(attempt, settings.fetch_backoff, retry_after))
+            attempts += 1
             try:
                 _stream_to(client, entry, partial, progress)
                 _verify(entry, partial, None)
@@ -119,12 +145,14 @@ def _download(
             except httpx.HTTPError as exc:
                 partial.unlink(missing_ok=True)
                 last_error = exc
+                if not retryable(exc):
+                    break
     finally:
         if own_client:
             client.close()
     raise SourceError(
         f"source {entry.id!r} could not be downloaded from {entry.url} after "
-        f"{settings.fetch_retries + 1} attempts: {last_error}",
+        f"{attempts} attempt{'s' if attempts != 1 else ''}: {last_error}",
         source=entry.id,
     )
 
