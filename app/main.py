@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from fastapi.middleware.gzip import GZipMiddleware
 
 import twin
+from app.cors import Cors
 from app.errors import install_error_handlers
 from app.fastpath import FrontCache
-from app.middleware import RequestLog
+from app.middleware import Gzip, RequestLog
 from app.negotiation import Responder
 from app.openapi import install_openapi_30
 from app.routes import derived, health, imports, meta, ogc, tiles
@@ -85,8 +85,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_openapi_30(app)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(Gzip, minimum_size=1024)
     app.add_middleware(FrontCache)
+    # Outermost after the log: preflights leave before the cache, and every answer (cached ones
+    # too) gets its CORS headers.
+    app.add_middleware(
+        Cors, read_origins=settings.cors_read_origins, write_origins=settings.cors_write_origins
+    )
     app.add_middleware(RequestLog)
     for router in (ogc.router, derived.router, tiles.router):
         app.include_router(router)

@@ -1,6 +1,7 @@
-"""A pure-ASGI request log (BaseHTTPMiddleware would cost every request a task switch).
+"""Pure-ASGI middleware (BaseHTTPMiddleware would cost every request a task switch): the request log
+and gzip as the client's Accept-Encoding allows it.
 
-It logs method, path, status and duration: never headers, never the query's secrets, never keys."""
+The log has method, path, status and duration: never headers, never the query's secrets, never keys."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import logging
 import time
 import uuid
 
+from starlette.datastructures import Headers
+from starlette.middleware.gzip import GZipMiddleware, GZipResponder, IdentityResponder
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.negotiation import accepts_gzip_header
 
 log = logging.getLogger("twin.http")
 
@@ -46,3 +51,27 @@ class RequestLog:
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
+
+
+class Gzip(GZipMiddleware):
+    """Starlette's gzip, deciding by the q-values of Accept-Encoding (Starlette looks for the word
+    "gzip", so ``gzip;q=0`` — "never gzip" — got gzip)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        responder: ASGIApp
+        if accepts_gzip_header(Headers(scope=scope).get("accept-encoding", "")):
+            responder = GZipResponder(
+                self.app,
+                self.minimum_size,
+                compresslevel=self.compresslevel,
+                thread_minimum_size=self.thread_minimum_size,
+                exclude_content_types=self.exclude_content_types,
+            )
+        else:
+            responder = IdentityResponder(
+                self.app, self.minimum_size, exclude_content_types=self.exclude_content_types
+            )
+        await responder(scope, receive, send)

@@ -10,7 +10,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from twin.core.cache import CachedResponse, ResponseCache
-from twin.core.errors import InvalidParameter
+from twin.core.errors import InvalidParameter, NotAcceptable
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -23,8 +23,11 @@ GZIP_MIN_BYTES = 1024
 GZIP_LEVEL = 5  # level 9 costs ~5x the time for a few percent fewer bytes
 
 
-def wants_html(request: Request) -> bool:
-    """`f=html|json` wins; otherwise the Accept header (browsers get HTML, GIS clients JSON)."""
+def wants_html(request: Request, offered: tuple[str, ...] = (JSON,)) -> bool:
+    """HTML or the route's JSON representation (whose media types are `offered`, the first the one
+    it answers with): `f=html|json` wins; otherwise the Accept header by RFC 9110 §12.5.1 — each type
+    weighed by the most specific range that matches it, a q of 0 meaning "not this", ties to JSON (GIS
+    clients send */*). Neither acceptable is a 406."""
     f = request.query_params.get("f")
     if f is not None:
         if f == "html":
@@ -32,27 +35,37 @@ def wants_html(request: Request) -> bool:
         if f in ("json", "geojson", "application/json", "application/geo+json"):
             return False
         raise InvalidParameter(f"f must be 'json' or 'html', got {f!r}", parameter="f")
-    accept = request.headers.get("accept", "")
-    return _quality(accept, HTML) > max(_quality(accept, JSON), _quality(accept, GEOJSON))
+    accept = request.headers.get("accept")
+    if not accept or not accept.strip():
+        return False
+    as_json = max(quality(accept, media_type) for media_type in offered)
+    as_html = quality(accept, HTML)
+    if as_json <= 0 and as_html <= 0:
+        raise NotAcceptable(
+            f"Accept {accept[:200]!r} allows none of what this resource offers: "
+            f"{', '.join((*offered, HTML))} (or ask with f=json or f=html)"
+        )
+    return as_html > as_json
 
 
-def _quality(accept: str, media_type: str) -> float:
-    best = 0.0
+def quality(accept: str, media_type: str) -> float:
+    """The q an Accept header gives a media type: that of the most specific range matching it (the
+    type itself, then type/*, then */*), 0 when none does. Parameters other than q are ignored."""
     major = media_type.split("/")[0]
+    found: dict[int, float] = {}
     for part in accept.split(","):
         fields = [f.strip() for f in part.split(";")]
         kind, q = fields[0].lower(), 1.0
         for f in fields[1:]:
-            if f.startswith("q="):
+            if f.lower().startswith("q="):
                 try:
-                    q = float(f[2:])
+                    q = min(max(float(f[2:]), 0.0), 1.0)
                 except ValueError:
                     q = 0.0
-        if kind == media_type:
-            best = max(best, q)
-        elif kind in (f"{major}/*", "*/*"):
-            best = max(best, q * 0.99)  # an exact match beats a wildcard of the same weight
-    return best
+        specificity = {media_type: 3, f"{major}/*": 2, "*/*": 1}.get(kind)
+        if specificity is not None:
+            found[specificity] = max(found.get(specificity, 0.0), q)
+    return found[max(found)] if found else 0.0
 
 
 def accepts_gzip(request: Request) -> bool:
@@ -60,11 +73,25 @@ def accepts_gzip(request: Request) -> bool:
 
 
 def accepts_gzip_header(value: str) -> bool:
+    """Whether an Accept-Encoding allows gzip: named with a q above 0, or not named and ``*`` allowed."""
+    gzip_q: float | None = None
+    any_q: float | None = None
     for part in value.split(","):
         fields = [f.strip() for f in part.split(";")]
-        if fields[0].lower() == "gzip":
-            return not any(f.replace(" ", "") in ("q=0", "q=0.0") for f in fields[1:])
-    return False
+        coding, q = fields[0].lower(), 1.0
+        for f in fields[1:]:
+            if f.replace(" ", "").lower().startswith("q="):
+                try:
+                    q = float(f.replace(" ", "")[2:])
+                except ValueError:
+                    q = 0.0
+        if coding in ("gzip", "x-gzip"):
+            gzip_q = max(gzip_q or 0.0, q)
+        elif coding == "*":
+            any_q = q
+    if gzip_q is not None:
+        return gzip_q > 0
+    return any_q is not None and any_q > 0
 
 
 def etag_for(*parts: Hashable) -> str:
@@ -80,6 +107,8 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     either content coding."""
     if not if_none_match:
         return False
+    if if_none_match.strip() == "*":  # any current representation (RFC 9110 §13.1.2): this one exists
+        return True
     tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
     return etag in tags or _gzip_tag(etag) in tags
 

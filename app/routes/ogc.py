@@ -260,7 +260,7 @@ def _property_schemas(c: Collection, with_geometry: bool) -> dict[str, Any]:
 async def _schema_document(
     kind: str, collection_id: str, request: Request, layers: LayerService, responder: Responder
 ) -> Response:
-    as_html = wants_html(request)
+    as_html = wants_html(request, ("application/schema+json", JSON))
     c = (await layers.catalog()).get(collection_id)
     etag = etag_for(kind, c.id, c.data_version, base_url(request), as_html)
     if (early := responder.early(request, etag)) is not None:
@@ -327,7 +327,7 @@ async def items(
 ) -> Response:
     """A page of features as GeoJSON (or HTML): bbox, datetime, CQL2 filter, property filters (`name=value`),
     sortby, properties, crs; `next`/`prev` links page through without loss or repetition."""
-    as_html = wants_html(request)
+    as_html = wants_html(request, (GEOJSON, JSON))
     catalog = await layers.catalog()
     c = catalog.get(collection_id)
     params = {k: v for k, v in request.query_params.items()}
@@ -387,7 +387,7 @@ async def item(
     f: Annotated[str | None, Query(description="json or html")] = None,
 ) -> Response:
     """One feature by id, as GeoJSON (or HTML)."""
-    as_html = wants_html(request)
+    as_html = wants_html(request, (GEOJSON, JSON))
     catalog = await layers.catalog()
     c = catalog.get(collection_id)
     derived_fields = layers.derived_fields(c)

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from twin.transport.gtfs import MAX_PROBLEMS, Feed, FeedError, Problem, frequencies, read_feed
+from twin.transport.gtfs.problems import CANONICAL, TWIN_ONLY
 
 TINY = Path(__file__).parent / "fixtures" / "gtfs_tiny"
 
@@ -96,6 +97,7 @@ def test_tiny_counts_and_single_warning(tiny: Feed) -> None:
             None,
             None,
             "1 stop_times have neither arrival_time nor departure_time (kept, with no time)",
+            "stop_time_without_times",
         )
     ]
 
@@ -108,7 +110,7 @@ def test_tiny_stop_times_seconds(tiny: Feed) -> None:
     assert st.loc[6, "arrival_s"] == 90_600  # T2 at S1, 25:10:00, line 8
     assert st.loc[4, "departure_s"] == 89_400  # 24:50:00
     assert (st.loc[1, "arrival_s"], st.loc[1, "departure_s"]) == (29_100, 29_160)
-    assert st.loc[10, "departure_s"] == 25_800  # departure empty: filled from arrival 07:10:00
+    assert st.loc[10, "departure_s"] == 25_800  # 07:10:00
     assert st.loc[11, "arrival_s"] == 32_400  # single-digit hour 9:00:00
     assert st.loc[13, "arrival_s"] == 0
     assert pd.isna(st.loc[2, "arrival_s"])
@@ -276,15 +278,18 @@ def test_empty_and_header_only_files(tmp_path: Path) -> None:
     errors = feed_errors(
         variant(tmp_path, {"agency.txt": "", "routes.txt": "route_id,route_short_name,route_type\n"})
     )
-    assert Problem("error", "agency.txt", None, None, "the file is empty (no header line)") in errors
-    assert Problem("error", "routes.txt", None, None, "the file has no data rows") in errors
+    assert (
+        Problem("error", "agency.txt", None, None, "the file is empty (no header line)", "empty_file")
+        in errors
+    )
+    assert Problem("error", "routes.txt", None, None, "the file has no data rows", "empty_file") in errors
 
 
 @pytest.mark.parametrize("name", ["stop_times.txt", "trips.txt", "stops.txt", "routes.txt", "agency.txt"])
 def test_a_required_file_with_a_header_only_is_named(tmp_path: Path, name: str) -> None:
     header = (TINY / name).read_text().splitlines()[0] + "\n"
     errors = feed_errors(variant(tmp_path, {name: header}))
-    assert Problem("error", name, None, None, "the file has no data rows") in errors
+    assert Problem("error", name, None, None, "the file has no data rows", "empty_file") in errors
 
 
 # --------------------------------------------------------------------------------------------------
@@ -294,7 +299,7 @@ def test_a_required_file_with_a_header_only_is_named(tmp_path: Path, name: str) 
 @pytest.mark.parametrize("name", ["agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt"])
 def test_required_file_missing(tmp_path: Path, name: str) -> None:
     errors = feed_errors(variant(tmp_path, {name: None}))
-    assert Problem("error", name, None, None, "required file is missing") in errors
+    assert Problem("error", name, None, None, "required file is missing", "missing_required_file") in errors
 
 
 def test_calendar_or_calendar_dates_needed(tmp_path: Path) -> None:
@@ -440,7 +445,7 @@ def test_duplicate_header_column(tmp_path: Path) -> None:
 )
 def test_duplicates(tmp_path: Path, name: str, row: str, line: int, column: str | None, message: str) -> None:
     problem = the_error(variant(tmp_path, {name: append(row)}))
-    assert problem == Problem("error", name, line, column, message)
+    assert problem == Problem("error", name, line, column, message, "duplicate_key")
 
 
 def test_duplicate_stop_sequence_reported_on_the_later_line(tmp_path: Path) -> None:
@@ -470,7 +475,7 @@ def test_duplicate_stop_sequence_reported_on_the_later_line(tmp_path: Path) -> N
         ),
         ("trips.txt", 2, "R1,WD,T1,Hill,0,SH9", "shape_id", "unknown shape_id 'SH9'"),
         ("stop_times.txt", 16, "T9,00:06:00,00:06:00,S4,2", "trip_id", "unknown trip 'T9'"),
-        ("stop_times.txt", 12, "T4,07:10:00,,S33,2", "stop_id", "unknown stop 'S33'"),
+        ("stop_times.txt", 12, "T4,07:10:00,07:10:00,S33,2", "stop_id", "unknown stop 'S33'"),
         ("frequencies.txt", 2, "T66,06:00:00,09:00:00,600", "trip_id", "unknown trip 'T66'"),
         (
             "stops.txt",
@@ -486,23 +491,27 @@ def test_unknown_references(
     tmp_path: Path, name: str, line: int, text: str, column: str, message: str
 ) -> None:
     problem = the_error(variant(tmp_path, {name: set_line(line, text)}))
-    assert problem == Problem("error", name, line, column, message)
+    assert problem == Problem("error", name, line, column, message, "foreign_key_violation")
 
 
-def test_shape_id_without_shapes_is_a_warning(tmp_path: Path) -> None:
-    feed = read_feed(variant(tmp_path, {"shapes.txt": None}))
-    assert feed.shapes is None
-    assert (
-        Problem(
-            "warning", "trips.txt", None, "shape_id", "2 trips name a shape_id but the feed has no shapes.txt"
-        )
-        in feed.warnings
+def test_shape_id_without_shapes_is_an_error(tmp_path: Path) -> None:
+    # The canonical validator's foreign_key_violation (trips.shape_id → shapes.txt), an error.
+    problem = the_error(variant(tmp_path, {"shapes.txt": None}))
+    assert problem == Problem(
+        "error",
+        "trips.txt",
+        None,
+        "shape_id",
+        "2 trips name a shape_id but the feed has no shapes.txt",
+        "foreign_key_violation",
     )
 
 
 def test_required_value_empty(tmp_path: Path) -> None:
     problem = the_error(variant(tmp_path, {"stop_times.txt": set_line(7, "T2,25:00:00,25:00:00,,2")}))
-    assert problem == Problem("error", "stop_times.txt", 7, "stop_id", "required value is empty")
+    assert problem == Problem(
+        "error", "stop_times.txt", 7, "stop_id", "required value is empty", "missing_required_field"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -517,7 +526,6 @@ def test_required_value_empty(tmp_path: Path) -> None:
         ("stops.txt", 5, "S3,103,Zoo,42.67,180.01,,", "stop_lon", "'180.01' is outside −180..180"),
         ("stops.txt", 5, "S3,103,Zoo,,23.33,,", "stop_lat", "required value is empty"),
         ("stops.txt", 5, "S3,103,,42.67,23.33,,", "stop_name", "required value is empty"),
-        ("stops.txt", 5, "S3,103,Zoo,42.67,23.33,5,", "location_type", "invalid value '5'"),
         ("stop_times.txt", 9, "T3,10:00:00,10:0:00,S1,1", "departure_time", "'10:0:00' is not a time"),
         ("stop_times.txt", 9, "T3,10:00:00,10:60:00,S1,1", "departure_time", "'10:60:00' is not a time"),
         ("stop_times.txt", 16, "T6,100:06:00,00:06:00,S4,2", "arrival_time", "'100:06:00' is not a time"),
@@ -546,11 +554,7 @@ def test_required_value_empty(tmp_path: Path) -> None:
         ),
         ("stop_times.txt", 16, "T6,00:06:00,00:06:00,S4,-2", "stop_sequence", "'-2' is not a non-negative"),
         ("stop_times.txt", 16, "T6,00:06:00,00:06:00,S4,2.5", "stop_sequence", "'2.5' is not a non-negative"),
-        ("routes.txt", 3, "R2,A,T2,,8,", "route_type", "'8' is not a GTFS route type"),
-        ("routes.txt", 3, "R2,A,T2,,1703,", "route_type", "'1703' is not a GTFS route type"),
         ("routes.txt", 3, "R2,A,T2,,tram,", "route_type", "'tram' is not a route type"),
-        ("trips.txt", 7, "R2,WD,T6,Park,2,", "direction_id", "invalid value '2'"),
-        ("calendar.txt", 3, "WE,0,0,0,0,0,1,2,20260101,20261231", "sunday", "invalid value '2'"),
         (
             "calendar.txt",
             3,
@@ -566,7 +570,6 @@ def test_required_value_empty(tmp_path: Path) -> None:
             "end_date",
             "end_date '20251231' is before",
         ),
-        ("calendar_dates.txt", 3, "HOL,20260303,3", "exception_type", "invalid value '3'"),
         ("frequencies.txt", 2, "T6,06:00:00,09:00:00,0", "headway_secs", "must be positive"),
         ("frequencies.txt", 2, "T6,09:00:00,06:00:00,600", "end_time", "is not after start_time"),
         ("frequencies.txt", 2, "T6,06:00:00,09:00:00,59", "headway_secs", "below 60 s"),
@@ -585,6 +588,73 @@ def test_bad_values(
     problem = the_error(variant(tmp_path, {name: set_line(line, text)}))
     assert (problem.severity, problem.file, problem.line, problem.column) == ("error", name, line, column)
     assert fragment in problem.message
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "text", "column", "fragment"),
+    [
+        ("stops.txt", 5, "S3,103,Zoo,42.67,23.33,5,", "location_type", "invalid value '5'"),
+        ("routes.txt", 3, "R2,A,T2,,8,", "route_type", "'8' is not a GTFS route type"),
+        ("routes.txt", 3, "R2,A,T2,,1703,", "route_type", "'1703' is not a GTFS route type"),
+        ("trips.txt", 7, "R2,WD,T6,Park,2,", "direction_id", "invalid value '2'"),
+        ("calendar.txt", 3, "WE,0,0,0,0,0,1,2,20260101,20261231", "sunday", "invalid value '2'"),
+        ("calendar_dates.txt", 3, "HOL,20260303,3", "exception_type", "invalid value '3'"),
+    ],
+)
+def test_unexpected_enum_values_are_warnings(
+    tmp_path: Path, name: str, line: int, text: str, column: str, fragment: str
+) -> None:
+    """As the canonical validator has it (unexpected_enum_value, a warning): the feed is still read."""
+    [warning] = [w for w in warnings_of(variant(tmp_path, {name: set_line(line, text)})) if w.file == name]
+    assert (warning.code, warning.severity, warning.line, warning.column) == (
+        "unexpected_enum_value",
+        "warning",
+        line,
+        column,
+    )
+    assert fragment in warning.message
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "text", "code"),
+    [
+        ("stop_times.txt", 12, "T4,07:10:00,,S3,2", "stop_time_with_only_arrival_or_departure_time"),
+        ("stop_times.txt", 11, "T4,,07:00:00,S2,1", "stop_time_with_only_arrival_or_departure_time"),
+        ("stop_times.txt", 10, "T3,,,S5,2", "missing_trip_edge"),
+        (
+            "stop_times.txt",
+            5,
+            "T1,08:01:00,08:01:00,S5,10",
+            "stop_time_with_arrival_before_previous_departure_time",
+        ),
+        ("stop_times.txt", 9, "T3,10:00:00,09:59:00,S1,1", "start_and_end_range_out_of_order"),
+        ("stop_times.txt", 9, "T3,10:00:00,10:0:00,S1,1", "invalid_time"),
+        ("stop_times.txt", 16, "T6,00:06:00,00:06:00,S4,x", "invalid_integer"),
+        ("stops.txt", 5, "S3,103,Zoo,91,23.33,0,", "number_out_of_range"),
+        ("stops.txt", 5, "S3,103,Zoo,,23.33,0,", "stop_without_location"),
+        ("stops.txt", 5, "S3,103,,42.67,23.33,0,", "missing_stop_name"),
+        ("routes.txt", 3, "R2,A,,,3,", "route_both_short_and_long_name_missing"),
+        ("calendar.txt", 3, "WE,0,0,0,0,0,1,1,20260101,20251231", "start_and_end_range_out_of_order"),
+        ("calendar.txt", 3, "WE,0,0,0,0,0,1,1,20260101,20261301", "invalid_date"),
+        ("frequencies.txt", 2, "T6,06:00:00,09:00:00,0", "number_out_of_range"),
+        ("frequencies.txt", 2, "T6,09:00:00,06:00:00,600", "start_and_end_range_out_of_order"),
+        ("frequencies.txt", 2, "T6,06:00:00,06:00:00,600", "start_and_end_range_equal"),
+        ("frequencies.txt", 2, "T6,06:00:00,09:00:00,59", "headway_below_minimum"),
+    ],
+)
+def test_notices_carry_the_canonical_codes(
+    tmp_path: Path, name: str, line: int, text: str, code: str
+) -> None:
+    """The codes and severities of the canonical GTFS validator (MobilityData), read from its notice
+    classes: e.g. a stop_time with an arrival and no departure is
+    stop_time_with_only_arrival_or_departure_time, an error — never a departure copied from the arrival
+    without a word."""
+    problem = the_error(variant(tmp_path, {name: set_line(line, text)}))
+    assert (problem.code, problem.severity, problem.file, problem.line) == (code, "error", name, line)
+    if code in CANONICAL:
+        assert CANONICAL[code] == "error"
+    else:
+        assert code in TWIN_ONLY  # a limit of the twin's own, not the reference's
 
 
 def test_frequency_periods_of_a_trip_may_not_overlap_or_repeat(tmp_path: Path) -> None:
@@ -616,7 +686,9 @@ def test_valid_route_types(tmp_path: Path, route_type: str) -> None:
 
 
 def test_long_values_are_cut(tmp_path: Path) -> None:
-    problem = the_error(variant(tmp_path, {"stop_times.txt": set_line(12, f"T4,07:10:00,,{'X' * 300},2")}))
+    problem = the_error(
+        variant(tmp_path, {"stop_times.txt": set_line(12, f"T4,07:10:00,07:10:00,{'X' * 300},2")})
+    )
     assert len(problem.message) < 120
     assert problem.message.endswith("…'")
 
@@ -626,8 +698,11 @@ def test_long_values_are_cut(tmp_path: Path) -> None:
 
 
 def test_stop_at_null_island(tmp_path: Path) -> None:
-    warnings = warnings_of(variant(tmp_path, {"stops.txt": set_line(7, "S5,105,Hill,0,0,0,")}))
-    assert Problem("warning", "stops.txt", 7, None, "position is (0, 0), which is surely wrong") in warnings
+    # An error, as the canonical validator has it (point_near_origin).
+    problem = the_error(variant(tmp_path, {"stops.txt": set_line(7, "S5,105,Hill,0,0,0,")}))
+    assert problem == Problem(
+        "error", "stops.txt", 7, None, "position is (0, 0), which is surely wrong", "point_near_origin"
+    )
 
 
 def test_short_trips_unused_stops_idle_routes(tmp_path: Path) -> None:
@@ -642,14 +717,31 @@ def test_short_trips_unused_stops_idle_routes(tmp_path: Path) -> None:
     )
     warnings = warnings_of(folder)
     assert (
-        Problem("warning", "trips.txt", None, None, "2 trips have fewer than 2 stop_times (e.g. 'T7', 'T8')")
+        Problem(
+            "warning",
+            "trips.txt",
+            None,
+            None,
+            "2 trips have fewer than 2 stop_times (e.g. 'T7', 'T8')",
+            "unusable_trip",
+        )
         in warnings
     )
     assert (
-        Problem("warning", "stops.txt", None, None, "2 stops are never used by stop_times (e.g. 'S6', 'S7')")
+        Problem(
+            "warning",
+            "stops.txt",
+            None,
+            None,
+            "2 stops are never used by stop_times (e.g. 'S6', 'S7')",
+            "stop_without_stop_time",
+        )
         in warnings
     )
-    assert Problem("warning", "routes.txt", 4, "route_id", "route 'R3' has no trips") in warnings
+    assert (
+        Problem("warning", "routes.txt", 4, "route_id", "route 'R3' has no trips", "route_without_trips")
+        in warnings
+    )
     assert len(warnings) == 4  # and the untimed stop_time
 
 
@@ -666,12 +758,18 @@ def test_errors_are_capped_and_summarised(tmp_path: Path) -> None:
     assert error.error_count == 300
     errors = [p for p in error.problems if p.severity == "error"]
     assert len(errors) == MAX_PROBLEMS + 1
-    assert errors[0] == Problem("error", "stop_times.txt", 17, "stop_id", "unknown stop 'NOPE'")
+    assert errors[0] == Problem(
+        "error", "stop_times.txt", 17, "stop_id", "unknown stop 'NOPE'", "foreign_key_violation"
+    )
     assert errors[MAX_PROBLEMS - 1].line == 17 + MAX_PROBLEMS - 1
     assert errors[-1].message == "100 more errors omitted"
-    assert error.problems[-1] == Problem("warning", "routes.txt", 4, "route_id", "route 'R3' has no trips")
+    assert error.problems[-1] == Problem(
+        "warning", "routes.txt", 4, "route_id", "route 'R3' has no trips", "route_without_trips"
+    )
     text = str(error)
-    assert text.startswith("300 errors: stop_times.txt line 17 column stop_id: unknown stop 'NOPE'; ")
+    assert text.startswith(
+        "300 errors: stop_times.txt line 17 column stop_id: unknown stop 'NOPE' [foreign_key_violation]; "
+    )
     assert text.endswith("; …")
 
 

@@ -43,6 +43,15 @@ class NotFound(TwinError):
     title = "Not found"
 
 
+class NotAcceptable(TwinError):
+    """The Accept header allows none of the representations the resource has (f=json or f=html asks
+    for one by name)."""
+
+    status = 406
+    slug = "not-acceptable"
+    title = "Not acceptable"
+
+
 class Unauthorized(TwinError):
     """No API key, or one the twin does not know, or a revoked one."""
 
@@ -118,6 +127,7 @@ class ClusterError(TwinError):
 PROBLEM_TYPES: tuple[type[TwinError], ...] = (
     InvalidParameter,
     NotFound,
+    NotAcceptable,
     Unauthorized,
     Forbidden,
     Conflict,

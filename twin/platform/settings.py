@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         default="json", description="Structured JSON logs (one object per line) or plain text."
     )
+    cors_read_origins: str = Field(
+        default="*",
+        description="Origins whose browser apps may read (GET, HEAD): `*` (every origin, the default, as "
+        "tipg and pygeoapi do), a comma-separated list, or empty for none.",
+    )
+    cors_write_origins: str = Field(
+        default="",
+        description="Origins whose browser apps may write (POST, PUT, PATCH, DELETE), comma-separated; "
+        "empty (the default) for none. Writes still need an API key.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `twin serve` binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `twin serve` binds.")
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")

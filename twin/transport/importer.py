@@ -68,7 +68,14 @@ def load_feed(conn: Connection, path: Path) -> dict[str, int]:
         feed = read_feed(path)
     except FeedError as exc:
         problems = [
-            {"file": p.file, "line": p.line, "column": p.column, "message": p.message}
+            {
+                "code": p.code,
+                "severity": p.severity,
+                "file": p.file,
+                "line": p.line,
+                "column": p.column,
+                "message": p.message,
+            }
             for p in exc.problems[:50]
         ]
         raise SourceError(f"the GTFS feed is unusable: {exc}", problems=problems) from exc

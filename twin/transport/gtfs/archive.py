@@ -43,11 +43,12 @@ def read_files(source: Path, problems: Problems) -> dict[str, bytes]:
                             None,
                             f"the feed unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MiB; "
                             "it is not read any further",
+                            "feed_too_large",
                         )
                     ]
                 ) from None
             except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
-                problems.add("error", name, None, None, f"cannot be read from the zip: {cut(exc)}")
+                problems.add("i_o_error", name, None, None, f"cannot be read from the zip: {cut(exc)}")
                 continue
             unpacked += len(files[name])
     return files

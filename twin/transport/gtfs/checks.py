@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from twin.transport.gtfs.csvfile import Table
-from twin.transport.gtfs.feed import Severity
 from twin.transport.gtfs.parsing import ValueParser, by_distinct, parse_float
 from twin.transport.gtfs.problems import Problems, quote, quoting
 
@@ -22,7 +21,7 @@ from twin.transport.gtfs.problems import Problems, quote, quoting
 def check_columns(table: Table, problems: Problems, required: Iterable[str]) -> Table:
     missing = [c for c in required if c not in table.df.columns]
     for column in missing:
-        problems.add("error", table.file, None, column, "required column is missing")
+        problems.add("missing_required_column", table.file, None, column, "required column is missing")
     if missing:
         table.df = table.df.assign(**dict.fromkeys(missing, ""))
         table.missing = frozenset(missing)
@@ -33,7 +32,9 @@ def check_filled(table: Table, problems: Problems, columns: Iterable[str]) -> No
     for column in columns:
         if table.has(column):
             empty = (table.df[column] == "").to_numpy(dtype=bool)
-            problems.rows("error", table, empty, column, lambda _pos: "required value is empty")
+            problems.rows(
+                "missing_required_field", table, empty, column, lambda _pos: "required value is empty"
+            )
 
 
 def check_unique(table: Table, problems: Problems, columns: list[str], what: str) -> None:
@@ -54,7 +55,7 @@ def check_unique(table: Table, problems: Problems, columns: list[str], what: str
         shown = quote(key[0]) if len(key) == 1 else "(" + ", ".join(quote(k) for k in key) + ")"
         return f"duplicate {what} {shown}, first on line {first_line[key]}"
 
-    problems.rows("error", table, repeat, column, message)
+    problems.rows("duplicate_key", table, repeat, column, message)
 
 
 def check_reference(
@@ -63,9 +64,8 @@ def check_reference(
     known: pd.Series | np.ndarray[Any, Any],
     problems: Problems,
     what: str,
-    severity: Severity = "error",
 ) -> None:
-    """Non-empty values of ``column`` must be among ``known``."""
+    """Non-empty values of ``column`` must be among ``known`` (foreign_key_violation)."""
     if not table.has(column):
         return
     values = table.df[column]
@@ -75,7 +75,9 @@ def check_reference(
         return
     mask = values.isin(unknown).to_numpy(dtype=bool)
     shown = table.values(column)
-    problems.rows(severity, table, mask, column, lambda pos: f"unknown {what} {quote(shown[pos])}")
+    problems.rows(
+        "foreign_key_violation", table, mask, column, lambda pos: f"unknown {what} {quote(shown[pos])}"
+    )
 
 
 def check_enum(
@@ -88,7 +90,7 @@ def check_enum(
     shown = table.values(column)
     listed = ", ".join(sorted(allowed, key=lambda v: (len(v), v))) + (", or empty" if allow_empty else "")
     problems.rows(
-        "error",
+        "unexpected_enum_value",
         table,
         ~ok.to_numpy(dtype=bool),
         column,
@@ -103,8 +105,11 @@ def parsed_column(
     parse: ValueParser,
     expected: str,
     same_as: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None,
+    *,
+    code: str = "invalid_integer",
 ) -> np.ndarray[Any, Any]:
-    """Parse a column by distinct value, reporting each invalid value.
+    """Parse a column by distinct value, reporting each invalid value as `code` (invalid_integer,
+    invalid_float, invalid_time or invalid_date).
 
     ``same_as`` is the (parsed, invalid) result of another column known to hold the same text.
     """
@@ -114,7 +119,7 @@ def parsed_column(
     parsed, invalid = same_as if same_as is not None else by_distinct(values, parse)
     if invalid.any():
         shown = table.values(column)
-        problems.rows("error", table, invalid, column, lambda pos: f"{quote(shown[pos])} is not {expected}")
+        problems.rows(code, table, invalid, column, lambda pos: f"{quote(shown[pos])} is not {expected}")
     return parsed
 
 
@@ -127,22 +132,24 @@ def check_coordinates(
         if not table.has(column):
             coords.append(np.full(len(table.df), np.nan))
             continue
-        values = parsed_column(table, column, problems, parse_float, "a number")
+        values = parsed_column(table, column, problems, parse_float, "a number", code="invalid_float")
         shown = table.values(column)
         outside = np.abs(np.nan_to_num(values)) > limit
         problems.rows(
-            "error",
+            "number_out_of_range",
             table,
             outside,
             column,
             quoting(shown, "", f" is outside −{limit:g}..{limit:g}"),
         )
         empty = needed & (shown == "")
-        problems.rows("error", table, empty, column, lambda _pos: "required value is empty")
+        problems.rows("stop_without_location", table, empty, column, lambda _pos: "required value is empty")
         coords.append(values)
     lat, lon = coords
     zero = (lat == 0) & (lon == 0)
-    problems.rows("warning", table, zero, None, lambda _pos: "position is (0, 0), which is surely wrong")
+    problems.rows(
+        "point_near_origin", table, zero, None, lambda _pos: "position is (0, 0), which is surely wrong"
+    )
     return lat, lon
 
 

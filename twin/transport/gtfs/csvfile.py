@@ -57,7 +57,7 @@ def parse_table(
     """
     blank = b"\xef\xbb\xbf \t\r\n"
     if not data[:1024].strip(blank) and not data.strip(blank):
-        problems.add("error", file, None, None, "the file is empty (no header line)")
+        problems.add("empty_file", file, None, None, "the file is empty (no header line)")
         return None
     if b"\n" not in data and b"\r" in data:
         data = data.replace(b"\r", b"\n")  # old Mac line ends: pandas splits on them, so must we
@@ -66,9 +66,11 @@ def parse_table(
     names = [name.strip() for name in raw_header]
     for index, name in enumerate(names):
         if not name:
-            problems.add("error", file, 1, None, f"column {index + 1} of the header has no name")
+            problems.add("empty_column_name", file, 1, None, f"column {index + 1} of the header has no name")
         elif name in names[:index]:
-            problems.add("error", file, 1, name, f"column {quote(name)} appears twice in the header")
+            problems.add(
+                "duplicated_column", file, 1, name, f"column {quote(name)} appears twice in the header"
+            )
     if len(set(names)) != len(names) or not all(names):
         return None
     dtypes = dtypes or {}
@@ -86,7 +88,7 @@ def parse_table(
             df, lines = parsed
     except UnicodeDecodeError:
         line, message = _decode_error(data)
-        problems.add("error", file, line, None, message)
+        problems.add("invalid_character", file, line, None, message)
         return None
     df.columns = names
     return Table(file, df, lines)
@@ -145,7 +147,7 @@ def _careful_parse(
             starts_quoted = np.flatnonzero(np.diff(quoted.astype(np.int8)) == 1) + 1
             opening = int(starts_quoted[-1]) - 1 if len(starts_quoted) else opening
             line = int(np.searchsorted(newline_at, opening)) + 1
-            problems.add("error", file, line, None, "a quoted field is never closed")
+            problems.add("csv_parsing_failed", file, line, None, "a quoted field is never closed")
             return None
         ends = newline_at[~quoted[newline_at]]
         comma_at = comma_at[~quoted[comma_at]]
@@ -165,7 +167,7 @@ def _careful_parse(
     wrong[0] = False  # the header defines the width
     for index in np.flatnonzero(wrong)[:MAX_PROBLEMS].tolist():
         problems.add(
-            "error",
+            "invalid_row_length",
             file,
             int(start_lines[index]),
             None,
@@ -185,10 +187,12 @@ def _careful_parse(
     except UnicodeDecodeError:
         raise
     except ValueError as exc:  # ParserError included
-        problems.add("error", file, None, None, f"cannot be parsed as CSV: {cut(exc)}")
+        problems.add("csv_parsing_failed", file, None, None, f"cannot be parsed as CSV: {cut(exc)}")
         return None
     lines = start_lines[keep][1:]
     if len(df) != len(lines) or len(df.columns) != width:
-        problems.add("error", file, None, None, "cannot be parsed as CSV (stray quote characters?)")
+        problems.add(
+            "csv_parsing_failed", file, None, None, "cannot be parsed as CSV (stray quote characters?)"
+        )
         return None
     return df, lines.astype(np.int64)

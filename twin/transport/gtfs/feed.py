@@ -77,6 +77,10 @@ class Problem:
         The column, None for a problem with a file or a whole row.
     message : str
         What is wrong, quoting the offending value (cut to about 80 characters).
+    code : str
+        The notice code, the canonical GTFS validator's where it has the check (e.g.
+        ``stop_time_with_only_arrival_or_departure_time``), with its severity; see
+        :mod:`twin.transport.gtfs.problems`.
     """
 
     severity: Severity
@@ -84,6 +88,7 @@ class Problem:
     line: int | None
     column: str | None
     message: str
+    code: str = "i_o_error"
 
     def __str__(self) -> str:
         where = self.file
@@ -91,7 +96,7 @@ class Problem:
             where += f" line {self.line}"
         if self.column is not None:
             where += f" column {self.column}"
-        return f"{where}: {self.message}"
+        return f"{where}: {self.message} [{self.code}]"
 
 
 class FeedError(Exception):

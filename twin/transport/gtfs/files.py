@@ -54,13 +54,17 @@ def check_stops(table: Table, problems: Problems, typed: Checked) -> None:
     for column in ("stop_name", "stop_lat", "stop_lon"):
         if column not in table.df.columns and needed.any():
             problems.add(
-                "error", table.file, None, column, "required column is missing (needed for location_type 0–2)"
+                "missing_required_column",
+                table.file,
+                None,
+                column,
+                "required column is missing (needed for location_type 0–2)",
             )
             table.df[column] = ""
             table.missing |= {column}
     if table.has("stop_name"):
         empty = needed & (table.df["stop_name"] == "").to_numpy(dtype=bool)
-        problems.rows("error", table, empty, "stop_name", lambda _pos: "required value is empty")
+        problems.rows("missing_stop_name", table, empty, "stop_name", lambda _pos: "required value is empty")
     lat, lon = check_coordinates(table, "stop_lat", "stop_lon", needed, problems)
     typed.set("stops.txt", "stop_lat", lat)
     typed.set("stops.txt", "stop_lon", lon)
@@ -74,14 +78,22 @@ def check_routes(table: Table, agency: Table | None, problems: Problems, typed: 
     has_short, has_long = "route_short_name" in table.df.columns, "route_long_name" in table.df.columns
     if not (has_short or has_long):
         problems.add(
-            "error", table.file, None, "route_short_name", "needs route_short_name or route_long_name"
+            "route_both_short_and_long_name_missing",
+            table.file,
+            None,
+            "route_short_name",
+            "needs route_short_name or route_long_name",
         )
     else:
         short = table.df["route_short_name"] if has_short else pd.Series("", index=table.df.index)
         long = table.df["route_long_name"] if has_long else pd.Series("", index=table.df.index)
         nameless = ((short == "") & (long == "")).to_numpy(dtype=bool)
         problems.rows(
-            "error", table, nameless, None, lambda _pos: "needs a route_short_name or a route_long_name"
+            "route_both_short_and_long_name_missing",
+            table,
+            nameless,
+            None,
+            lambda _pos: "needs a route_short_name or a route_long_name",
         )
     if table.has("route_type"):
         types = parsed_column(table, "route_type", problems, parse_uint, "a route type")
@@ -89,7 +101,7 @@ def check_routes(table: Table, agency: Table | None, problems: Problems, typed: 
         shown = table.values("route_type")
         bad = ~valid & ~np.isnan(types)
         problems.rows(
-            "error",
+            "unexpected_enum_value",
             table,
             bad,
             "route_type",
@@ -132,7 +144,7 @@ def check_trips(
             with_shape = int((table.df["shape_id"] != "").sum())
             if with_shape:
                 problems.add(
-                    "warning",
+                    "foreign_key_violation",
                     table.file,
                     None,
                     "shape_id",
@@ -150,14 +162,16 @@ def check_calendar(table: Table, problems: Problems, typed: Checked) -> None:
     dates = {}
     for column in ("start_date", "end_date"):
         if table.has(column):
-            dates[column] = parsed_column(table, column, problems, parse_dates, "a date (YYYYMMDD)")
+            dates[column] = parsed_column(
+                table, column, problems, parse_dates, "a date (YYYYMMDD)", code="invalid_date"
+            )
             typed.set(table.file, column, dates[column])
     if len(dates) == 2:
         reversed_ = dates["end_date"] < dates["start_date"]
         shown = table.values("end_date")
         start = table.values("start_date")
         problems.rows(
-            "error",
+            "start_and_end_range_out_of_order",
             table,
             reversed_,
             "end_date",
@@ -169,7 +183,9 @@ def check_calendar_dates(table: Table, problems: Problems, typed: Checked) -> No
     check_filled(table, problems, ["service_id"])
     if table.has("date"):
         typed.set(
-            table.file, "date", parsed_column(table, "date", problems, parse_dates, "a date (YYYYMMDD)")
+            table.file,
+            "date",
+            parsed_column(table, "date", problems, parse_dates, "a date (YYYYMMDD)", code="invalid_date"),
         )
     check_enum(table, "exception_type", {"1", "2"}, problems, allow_empty=False)
     if table.has("exception_type"):
@@ -201,7 +217,7 @@ def check_shapes(table: Table, problems: Problems, typed: Checked) -> None:
         alone = np.bincount(codes)[codes] == 1 if len(codes) else np.zeros(0, dtype=bool)
         shown = table.values("shape_id")
         problems.rows(
-            "warning",
+            "single_shape_point",
             table,
             alone,
             "shape_id",
@@ -216,7 +232,7 @@ def check_feed_info(table: Table, problems: Problems) -> None:
             _dates, invalid = by_distinct(table.df[column], parse_dates)
             shown = table.values(column)
             problems.rows(
-                "error",
+                "invalid_date",
                 table,
                 invalid & (shown != ""),
                 column,
@@ -227,4 +243,6 @@ def check_feed_info(table: Table, problems: Problems) -> None:
 def check_routes_used(routes: Table, trips: Table, problems: Problems) -> None:
     idle = ~routes.df["route_id"].isin(trips.df["route_id"]).to_numpy(dtype=bool)
     shown = routes.values("route_id")
-    problems.rows("warning", routes, idle, "route_id", lambda pos: f"route {quote(shown[pos])} has no trips")
+    problems.rows(
+        "route_without_trips", routes, idle, "route_id", lambda pos: f"route {quote(shown[pos])} has no trips"
+    )

@@ -22,26 +22,34 @@ def check_frequencies(table: Table, trips: Table | None, problems: Problems, typ
     for column, target in (("start_time", "start_s"), ("end_time", "end_s")):
         if table.has(column):
             bounds[column] = parsed_column(
-                table, column, problems, parse_times, "a time (H:MM:SS, hours 0–99)"
+                table, column, problems, parse_times, "a time (H:MM:SS, hours 0–99)", code="invalid_time"
             )
             typed.set(table.file, target, bounds[column])
     if len(bounds) == 2:
         shown = table.values("end_time")
-        problems.rows(
-            "error",
-            table,
-            bounds["end_time"] <= bounds["start_time"],
-            "end_time",
-            lambda pos: f"end_time {quote(shown[pos])} is not after start_time",
-        )
+        for code, wrong in (
+            ("start_and_end_range_out_of_order", bounds["end_time"] < bounds["start_time"]),
+            ("start_and_end_range_equal", bounds["end_time"] == bounds["start_time"]),
+        ):
+            problems.rows(
+                code,
+                table,
+                wrong,
+                "end_time",
+                lambda pos: f"end_time {quote(shown[pos])} is not after start_time",
+            )
     if table.has("headway_secs"):
         headway = parsed_column(table, "headway_secs", problems, parse_uint, "a whole number of seconds")
         shown = table.values("headway_secs")
         problems.rows(
-            "error", table, headway == 0, "headway_secs", lambda pos: "headway_secs must be positive"
+            "number_out_of_range",
+            table,
+            headway == 0,
+            "headway_secs",
+            lambda pos: "headway_secs must be positive",
         )
         problems.rows(
-            "error",
+            "headway_below_minimum",
             table,
             (headway > 0) & (headway < MIN_HEADWAY_S),
             "headway_secs",
@@ -77,7 +85,7 @@ def _check_frequency_periods(
     total = int(runs.sum())
     if total > MAX_FREQUENCY_RUNS:
         problems.add(
-            "error",
+            "too_many_frequency_trips",
             table.file,
             None,
             None,
@@ -93,7 +101,7 @@ def _check_frequency_periods(
         rows = np.zeros(len(table.df), dtype=bool)
         rows[frame.index.to_numpy()[1:][overlaps]] = True
         problems.rows(
-            "error",
+            "overlapping_frequency",
             table,
             rows,
             "start_time",

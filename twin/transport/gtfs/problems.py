@@ -15,6 +15,61 @@ if TYPE_CHECKING:
 
 
 # --------------------------------------------------------------------------------------------------
+# Notices: the canonical GTFS validator's codes and severities (MobilityData/gtfs-validator, the
+# *Notice classes and validators; its rules page: gtfs-validator.mobilitydata.org/rules.html), and a few
+# of the twin's own where it refuses or warns about what the reference does not check.
+
+CANONICAL: dict[str, Severity] = {
+    "csv_parsing_failed": "error",
+    "duplicate_key": "error",
+    "duplicated_column": "error",
+    "empty_column_name": "error",
+    "empty_file": "error",
+    "foreign_key_violation": "error",
+    "i_o_error": "error",
+    "invalid_character": "error",
+    "invalid_date": "error",
+    "invalid_float": "error",
+    "invalid_integer": "error",
+    "invalid_row_length": "error",
+    "invalid_time": "error",
+    "missing_calendar_and_calendar_date_files": "error",
+    "missing_required_column": "error",
+    "missing_required_field": "error",
+    "missing_required_file": "error",
+    "missing_stop_name": "error",
+    "missing_trip_edge": "error",
+    "number_out_of_range": "error",
+    "overlapping_frequency": "error",
+    "point_near_origin": "error",
+    "route_both_short_and_long_name_missing": "error",
+    "single_shape_point": "warning",
+    "start_and_end_range_equal": "error",
+    "start_and_end_range_out_of_order": "error",
+    "stop_time_with_arrival_before_previous_departure_time": "error",
+    "stop_time_with_only_arrival_or_departure_time": "error",
+    "stop_without_location": "error",
+    "stop_without_stop_time": "warning",
+    "unexpected_enum_value": "warning",
+    "unusable_trip": "warning",
+}
+"""Codes the twin shares with the canonical validator, with the reference's severity."""
+
+TWIN_ONLY: dict[str, Severity] = {
+    "headway_below_minimum": "error",
+    "route_without_trips": "warning",
+    "stop_time_without_times": "warning",
+    "too_many_frequency_trips": "error",
+    "feed_too_large": "error",
+    "omitted": "warning",
+}
+"""The twin's own notices: limits of what it serves (a headway under a minute, more expanded trips than
+it holds), and warnings the reference does not give."""
+
+NOTICES: dict[str, Severity] = {**CANONICAL, **TWIN_ONLY}
+
+
+# --------------------------------------------------------------------------------------------------
 # Problems
 
 
@@ -39,25 +94,27 @@ class Problems:
         self.kept: dict[Severity, list[Problem]] = {"error": [], "warning": []}
         self.count: dict[Severity, int] = {"error": 0, "warning": 0}
 
-    def add(self, severity: Severity, file: str, line: int | None, column: str | None, message: str) -> None:
+    def add(self, code: str, file: str, line: int | None, column: str | None, message: str) -> None:
+        severity = NOTICES[code]
         self.count[severity] += 1
         if len(self.kept[severity]) < MAX_PROBLEMS:
-            self.kept[severity].append(Problem(severity, file, line, column, message))
+            self.kept[severity].append(Problem(severity, file, line, column, message, code))
 
     def rows(
         self,
-        severity: Severity,
+        code: str,
         table: Table,
         mask: np.ndarray[Any, Any],
         column: str | None,
         message: Callable[[int], str],
     ) -> int:
         """One problem per row of ``mask`` (bool per row); ``message`` gets the row's position."""
+        severity = NOTICES[code]
         positions = np.flatnonzero(mask)
         room = max(0, MAX_PROBLEMS - len(self.kept[severity]))
         for pos in positions[:room].tolist():
             self.kept[severity].append(
-                Problem(severity, table.file, int(table.lines[pos]), column, message(pos))
+                Problem(severity, table.file, int(table.lines[pos]), column, message(pos), code)
             )
         self.count[severity] += len(positions)
         return len(positions)
@@ -66,7 +123,7 @@ class Problems:
         kept = list(self.kept[severity])
         omitted = self.count[severity] - len(kept)
         if omitted:
-            kept.append(Problem(severity, FEED, None, None, f"{omitted} more {severity}s omitted"))
+            kept.append(Problem(severity, FEED, None, None, f"{omitted} more {severity}s omitted", "omitted"))
         return kept
 
     def raise_if_errors(self) -> None:

@@ -116,11 +116,15 @@ def read_feed(source: str | os.PathLike[str]) -> Feed:
 def _check_files_present(files: dict[str, bytes], problems: Problems) -> None:
     if "calendar.txt" not in files and "calendar_dates.txt" not in files:
         problems.add(
-            "error", "calendar.txt", None, None, "missing: a feed needs calendar.txt or calendar_dates.txt"
+            "missing_calendar_and_calendar_date_files",
+            "calendar.txt",
+            None,
+            None,
+            "missing: a feed needs calendar.txt or calendar_dates.txt",
         )
     for name in REQUIRED_FILES:
         if name not in files and not any(p.file == name for p in problems.kept["error"]):
-            problems.add("error", name, None, None, "required file is missing")
+            problems.add("missing_required_file", name, None, None, "required file is missing")
 
 
 def _parse_tables(files: dict[str, bytes], problems: Problems) -> dict[str, Table]:
@@ -134,7 +138,7 @@ def _parse_tables(files: dict[str, bytes], problems: Problems) -> dict[str, Tabl
             continue
         if name in REQUIRED_FILES and table.df.empty:
             # Nothing to check row by row; the feed is refused whatever else is found.
-            problems.add("error", name, None, None, "the file has no data rows")
+            problems.add("empty_file", name, None, None, "the file has no data rows")
             continue
         tables[name] = check_columns(table, problems, REQUIRED_COLUMNS[name])
     return tables

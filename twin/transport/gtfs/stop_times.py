@@ -73,7 +73,7 @@ def _check_references(
         empty = uniques == ""
         if empty.any():
             problems.rows(
-                "error",
+                "missing_required_field",
                 table,
                 (df[column] == "").to_numpy(dtype=bool),
                 column,
@@ -85,7 +85,7 @@ def _check_references(
         if unknown.any():
             shown = table.values(column)
             problems.rows(
-                "error",
+                "foreign_key_violation",
                 table,
                 df[column].isin(uniques[unknown]).to_numpy(dtype=bool),
                 column,
@@ -101,8 +101,8 @@ def _sequence(table: Table, problems: Problems) -> Array:
 
 
 def _times(table: Table, problems: Problems) -> tuple[Array, Array]:
-    """Arrival and departure in seconds, one filled from the other where only one is given (NaN where
-    neither is); a departure before its arrival is an error, rows with no time at all a warning."""
+    """Arrival and departure in seconds (NaN where neither is given); a row with only one of them, or
+    a departure before its arrival, is an error; rows with no time at all a warning."""
     df, n = table.df, len(table.df)
     same_as = None
     if table.has("arrival_time") and table.has("departure_time"):
@@ -114,7 +114,13 @@ def _times(table: Table, problems: Problems) -> tuple[Array, Array]:
     for column in ("arrival_time", "departure_time"):
         if table.has(column):
             given[column] = parsed_column(
-                table, column, problems, parse_times, "a time (H:MM:SS, hours 0–99)", same_as
+                table,
+                column,
+                problems,
+                parse_times,
+                "a time (H:MM:SS, hours 0–99)",
+                same_as,
+                code="invalid_time",
             )
         else:
             given[column] = np.full(n, np.nan)
@@ -122,7 +128,7 @@ def _times(table: Table, problems: Problems) -> tuple[Array, Array]:
     early = departure_given < arrival_given
     if early.any():
         problems.rows(
-            "error",
+            "start_and_end_range_out_of_order",
             table,
             early,
             "departure_time",
@@ -131,12 +137,35 @@ def _times(table: Table, problems: Problems) -> tuple[Array, Array]:
                 f"{hms_text(arrival_given[pos])}"
             ),
         )
+    # GTFS asks for both or neither (the canonical validator's error); never copied over silently.
+    if table.has("arrival_time") and table.has("departure_time"):
+        # Judged on the text: an invalid time is its own error, not a missing one.
+        one_only = (df["arrival_time"] == "").to_numpy(dtype=bool) != (df["departure_time"] == "").to_numpy(
+            dtype=bool
+        )
+    else:
+        one_only = np.zeros(n, dtype=bool)
+    if one_only.any():
+        problems.rows(
+            "stop_time_with_only_arrival_or_departure_time",
+            table,
+            one_only,
+            "departure_time",
+            lambda pos: (
+                (
+                    "arrival_time without a departure_time"
+                    if np.isnan(departure_given[pos])
+                    else "departure_time without an arrival_time"
+                )
+                + ": give both (equal when the vehicle does not wait) or neither"
+            ),
+        )
     arrival = np.where(np.isnan(arrival_given), departure_given, arrival_given)
     departure = np.where(np.isnan(departure_given), arrival_given, departure_given)
     untimed = np.isnan(arrival)
     if untimed.any():
         problems.add(
-            "warning",
+            "stop_time_without_times",
             table.file,
             None,
             None,
@@ -189,7 +218,7 @@ def _check_duplicates(
     report = np.zeros(n, dtype=bool)
     report[later] = True
     problems.rows(
-        "error",
+        "duplicate_key",
         table,
         report,
         None,
@@ -218,7 +247,7 @@ def _check_times_go_forward(table: Table, along: _TripOrder, arrival: Array, pro
     prev_dep_row = np.full(n, np.nan)
     prev_dep_row[along.order] = prev_dep
     problems.rows(
-        "error",
+        "stop_time_with_arrival_before_previous_departure_time",
         table,
         backwards,
         "arrival_time",
@@ -240,7 +269,7 @@ def _check_trip_ends_timed(table: Table, along: _TripOrder, problems: Problems) 
     ends_untimed = np.zeros(n, dtype=bool)
     ends_untimed[along.order[ends_untimed_sorted]] = True
     problems.rows(
-        "error",
+        "missing_trip_edge",
         table,
         ends_untimed,
         None,
@@ -266,7 +295,7 @@ def _report_unused(
         if short:
             examples = ", ".join(quote(t) for t in trips.df["trip_id"][counts < 2].head(3))
             problems.add(
-                "warning",
+                "unusable_trip",
                 trips.file,
                 None,
                 None,
@@ -280,7 +309,7 @@ def _report_unused(
         if len(unused):
             examples = ", ".join(quote(s) for s in unused.head(3))
             problems.add(
-                "warning",
+                "stop_without_stop_time",
                 stops.file,
                 None,
                 None,
