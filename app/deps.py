@@ -20,6 +20,7 @@ from twin.core.errors import InvalidParameter, PayloadTooLarge
 from twin.core.serving import LayerService
 from twin.platform.db import connect
 from twin.platform.keys import Principal, authenticate
+from twin.platform.ratelimit import WriteLimiter
 from twin.platform.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ltw_…`")
@@ -89,9 +90,16 @@ async def _presented_key(
     return header
 
 
-async def principal(engine: EngineDep, key: Annotated[str | None, Depends(_presented_key)]) -> Principal:
+async def principal(
+    request: Request, engine: EngineDep, key: Annotated[str | None, Depends(_presented_key)]
+) -> Principal:
+    """Who writes (every write route asks for this): the key checked, then its write allowance spent."""
     async with engine.begin() as conn:
-        return await authenticate(conn, key)
+        who = await authenticate(conn, key)
+    limiter: WriteLimiter | None = getattr(request.app.state, "write_limiter", None)
+    if limiter is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
+        limiter.take(who.key_id, who.name)
+    return who
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]

@@ -14,7 +14,14 @@ from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalErr
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from twin.core.errors import DatabaseUnavailable, InvalidParameter, NotFound, TwinError, Unauthorized
+from twin.core.errors import (
+    DatabaseUnavailable,
+    InvalidParameter,
+    NotFound,
+    TooManyRequests,
+    TwinError,
+    Unauthorized,
+)
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("twin.http")
@@ -47,6 +54,8 @@ def _from_twin_error(request: Request, exc: TwinError) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="lozenets-twin"'} if isinstance(exc, Unauthorized) else None
     if isinstance(exc, DatabaseUnavailable):
         headers = {"Retry-After": "5"}
+    elif isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return problem_response(
         exc.status,
         exc.title,

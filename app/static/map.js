@@ -338,6 +338,11 @@
     }
 
     function showScenario(id) {
+      // A style still changing (layers being added after a catalog change) refuses new sources: wait.
+      if (!map.isStyleLoaded()) {
+        map.once("idle", () => showScenario(id));
+        return;
+      }
       if (map.getLayer(SCENARIO + "--extrusion")) map.removeLayer(SCENARIO + "--extrusion");
       if (map.getSource(SCENARIO)) map.removeSource(SCENARIO);
       const ghost = id ? 0.35 : 0.85;

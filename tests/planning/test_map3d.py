@@ -55,10 +55,12 @@ def test_buildings_in_3d_and_a_scenario_beside_the_baseline(
         == "visible"
     )
     driver.execute_script("window.twinShowScenario(arguments[0])", str(scenario))
-    source = driver.execute_script(
-        "const s = window.twinMap.getSource('scenario'); return s ? s.tiles : null"
+    # Shown at once, or once the style has settled (a map still adding layers waits for idle).
+    source = WebDriverWait(driver, 30, poll_frequency=0.2).until(
+        lambda d: d.execute_script(
+            "const s = window.twinMap.getSource('scenario'); return s ? s.tiles : null"
+        )
     )
-    assert source is not None
     assert source[0].endswith(f"?scenario={scenario}")
     assert (
         driver.execute_script("return window.twinMap.getLayer('scenario--extrusion').type")

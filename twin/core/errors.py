@@ -100,6 +100,18 @@ class UnsupportedMediaType(TwinError):
     title = "Unsupported media type"
 
 
+class TooManyRequests(TwinError):
+    """The key has made more writes than its rate allows; try again after `Retry-After` seconds."""
+
+    status = 429
+    slug = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int, **extensions: Any) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s, **extensions)
+        self.retry_after_s = retry_after_s
+
+
 class DatabaseUnavailable(TwinError):
     """The database cannot be reached right now."""
 
@@ -134,6 +146,7 @@ PROBLEM_TYPES: tuple[type[TwinError], ...] = (
     SourceError,
     PayloadTooLarge,
     UnsupportedMediaType,
+    TooManyRequests,
     DatabaseUnavailable,
     NotReady,
     TwinError,

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         default="json", description="Structured JSON logs (one object per line) or plain text."
     )
+    write_rate_per_minute: int = Field(
+        default=120,
+        ge=0,
+        le=1_000_000,
+        description="Writes a minute each API key may make, per worker process (0: no limit); past it, 429 "
+        "with Retry-After.",
+    )
+    write_burst: int = Field(default=30, ge=1, le=100_000, description="Writes a key may make at once.")
     cors_read_origins: str = Field(
         default="*",
         description="Origins whose browser apps may read (GET, HEAD): `*` (every origin, the default, as "
