@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from twin.core.errors import (
     DatabaseUnavailable,
@@ -101,15 +102,32 @@ async def _http(request: Request, exc: StarletteHTTPException) -> Response:
             instance=request.url.path,
         )
     detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    headers = getattr(exc, "headers", None)
     if exc.status_code == 405:
-        detail = f"{request.method} is not allowed on {request.url.path}"
+        allowed = _allowed_methods(request)
+        detail = f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}"
+        headers = {**(headers or {}), "Allow": ", ".join(allowed)}
     return problem_response(
         exc.status_code,
         detail if exc.status_code != 405 else "Method not allowed",
         detail,
         instance=request.url.path,
-        headers=getattr(exc, "headers", None),
+        headers=headers,
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (Starlette's own Allow names only the first
+    route that matched the path, e.g. POST where GET is served too)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        path_matches = match != Match.NONE
+        if path_matches and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 async def _database(request: Request, exc: DBAPIError) -> Response:

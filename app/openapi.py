@@ -52,6 +52,65 @@ RESULT_QUERY = query_parameter(
 )
 
 
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "A URI reference to /problems/{slug}."},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "What is wrong, naming the parameter or field."},
+        "instance": {"type": "string"},
+        "parameter": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+READ_PROBLEMS = {
+    "400": "A parameter the API cannot use (named in `parameter`)",
+    "404": "No such resource",
+    "406": "The Accept header allows none of the representations on offer",
+    "503": "The database cannot be reached or is being replaced; try again after Retry-After",
+}
+WRITE_PROBLEMS = {
+    **READ_PROBLEMS,
+    "401": "No API key, or an unknown or revoked one",
+    "403": "The key's role may not do this",
+    "409": "A conflict with the stored state (an import already running, a repeated value)",
+    "412": "If-Match names a version that is no longer current",
+    "413": "The body is larger than the limit",
+    "415": "The body's media type is not one the operation reads",
+    "422": "A file or source the twin cannot use, its problems listed (nothing is stored)",
+    "428": "If-Match is required",
+    "429": "The key has written more than its rate allows; try again after Retry-After",
+}
+
+
+def _truthful(spec: dict[str, Any]) -> dict[str, Any]:
+    """The statuses every operation can really answer, as problem+json (the app answers 400, never
+    FastAPI's 422, for a request it cannot read), and string parameters that may not be empty."""
+    spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for path_item in spec.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in ("get", "head", "post", "put", "patch", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            if method in ("get", "head"):
+                responses.pop("422", None)  # reads answer 400 for a request they cannot use
+            problems = READ_PROBLEMS if method in ("get", "head") else WRITE_PROBLEMS
+            for status, description in problems.items():
+                known = responses.setdefault(status, {"description": description})
+                known["content"] = PROBLEM
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                empty_allowed = schema.get("default") == ""
+                constrained = {"enum", "format", "pattern", "minLength"} & set(schema)
+                if schema.get("type") == "string" and not constrained and not empty_allowed:
+                    schema["minLength"] = 1
+    return spec
+
+
 def install_openapi_30(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -60,7 +119,7 @@ def install_openapi_30(app: FastAPI) -> None:
             spec = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            spec = _downgrade(spec)
+            spec = _truthful(_downgrade(spec))
             spec["openapi"] = "3.0.3"
             app.openapi_schema = spec
         return app.openapi_schema

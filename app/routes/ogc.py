@@ -279,7 +279,18 @@ async def _schema_document(
     return _render(request, data, as_html, body, etag, responder, media_type="application/schema+json")
 
 
-@router.get("/collections/{collection_id}/queryables", summary="Queryable properties", responses=PROBLEMS)
+SCHEMA_DOCUMENT = {
+    **PROBLEMS,
+    200: {
+        "content": {"application/schema+json": {"schema": {"type": "object"}}, HTML: {}},
+        "description": "A JSON Schema (or HTML with f=html)",
+    },
+}
+
+
+@router.get(
+    "/collections/{collection_id}/queryables", summary="Queryable properties", responses=SCHEMA_DOCUMENT
+)
 async def queryables(
     collection_id: CollectionId, request: Request, layers: LayersDep, responder: ResponderDep
 ) -> Response:
@@ -287,7 +298,9 @@ async def queryables(
     return await _schema_document("queryables", collection_id, request, layers, responder)
 
 
-@router.get("/collections/{collection_id}/sortables", summary="Sortable properties", responses=PROBLEMS)
+@router.get(
+    "/collections/{collection_id}/sortables", summary="Sortable properties", responses=SCHEMA_DOCUMENT
+)
 async def sortables(
     collection_id: CollectionId, request: Request, layers: LayersDep, responder: ResponderDep
 ) -> Response:

@@ -15,7 +15,7 @@ from twin.core import registry
 from twin.core.catalog.layers_store import touch
 from twin.core.derived.engine import DatabaseInputs, register_all
 from twin.core.derived.inputs import Inputs
-from twin.core.errors import Conflict, InvalidParameter, NotFound
+from twin.core.errors import Conflict, InvalidParameter, NotFound, NotReady
 from twin.core.grids import parts_with_rest
 from twin.core.versions import announce
 from twin.planning import indicators, report, rules_service, scenarios, store, walking
@@ -66,7 +66,10 @@ def compute(
     """(the checked changes, the report, the footprints they touch in WGS 84 as WKB)."""
     inputs = DatabaseInputs(conn, registry.providers())
     stock = baseline(conn)
-    district = shapely.union_all(inputs.frame("district").geometry.values)
+    try:
+        district = shapely.union_all(inputs.frame("district").geometry.values)
+    except LookupError as exc:  # a twin not loaded yet: nothing to propose against
+        raise NotReady(f"proposals need the district and the buildings loaded first: {exc}") from exc
     district_wgs84 = gpd.GeoSeries([district], crs=32634).to_crs(4326).iloc[0]
     changes = scenarios.check_changes(changes_in, set(stock["id"].astype(int)), district_wgs84)
     proposed = scenarios.apply_changes(stock, changes)
