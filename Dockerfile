@@ -18,9 +18,8 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin twin \
 WORKDIR /app
 
 # Dependencies first, so that code changes do not reinstall them.
-COPY pyproject.toml README.md ./
-RUN mkdir -p app twin && touch app/__init__.py twin/__init__.py \
-    && pip install . && pip uninstall -y lozenets-twin
+COPY pyproject.toml README.md requirements/main.lock ./
+RUN pip install --require-hashes --no-deps -r main.lock
 
 COPY alembic.ini ./
 COPY migrations ./migrations

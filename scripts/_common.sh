@@ -40,7 +40,7 @@ ensure_python() {
 
 ensure_venv() {
   local stamp="$VENV/.twin-installed" want
-  want="$(cat pyproject.toml | sha256sum | cut -c1-16)"
+  want="$(cat pyproject.toml requirements/dev.lock | sha256sum | cut -c1-16)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/twin" ]; then
     return 0
   fi
@@ -49,9 +49,12 @@ ensure_venv() {
     say "creating the virtual environment in $VENV"
     "$PY" -m venv "$VENV"
   fi
-  say "installing the twin and its dependencies into $VENV"
+  say "installing the twin and its dependencies into $VENV (the versions and hashes of requirements/dev.lock)"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+  # Every package exactly as locked, each file checked against its sha256; then the twin itself,
+  # whose dependencies are all in the lock already.
+  "$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
+  "$VENV/bin/python" -m pip install --quiet --no-deps -e .
   echo "$want" > "$stamp"
 }
 
