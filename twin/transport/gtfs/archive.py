@@ -26,6 +26,19 @@ def read_files(source: Path, problems: Problems) -> dict[str, bytes]:
         detail = "an empty file" if source.stat().st_size == 0 else str(exc)
         problem = Problem("error", source.name, None, None, f"not a zip file ({cut(detail)})")
         raise FeedError([problem]) from None
+    unsafe = [i.filename for i in archive.infolist() if _unsafe(i.filename)]
+    if unsafe:
+        # Never unpacked to disk here, but a name that climbs out of its folder is a crafted archive.
+        problem = Problem(
+            "error",
+            source.name,
+            None,
+            None,
+            f"the archive names a path outside itself ({cut(unsafe[0])}): refused",
+            "unsafe_archive_path",
+        )
+        archive.close()
+        raise FeedError([problem])
     files = {}
     unpacked = 0
     with archive:
@@ -85,6 +98,12 @@ def _folder_files(folder: Path) -> dict[str, Path]:
         if len(subfolders) == 1:
             return _folder_files(subfolders[0])
     return files
+
+
+def _unsafe(name: str) -> bool:
+    """An absolute path, a drive, or a `..` step: a member that would land outside the archive."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":")
 
 
 def _zip_files(archive: zipfile.ZipFile) -> dict[str, str]:

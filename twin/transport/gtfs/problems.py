@@ -61,6 +61,7 @@ TWIN_ONLY: dict[str, Severity] = {
     "stop_time_without_times": "warning",
     "too_many_frequency_trips": "error",
     "feed_too_large": "error",
+    "unsafe_archive_path": "error",
     "omitted": "warning",
 }
 """The twin's own notices: limits of what it serves (a headway under a minute, more expanded trips than
