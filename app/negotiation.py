@@ -155,7 +155,10 @@ class Responder:
             # now on it is served before routing too.
             self.cache.put(front, entry)
         return Response(
-            entry.body, status_code=entry.status, media_type=entry.media_type, headers=dict(entry.headers)
+            entry.body,
+            status_code=entry.status,
+            media_type=entry.media_type,
+            headers={**dict(entry.headers), "X-Twin-Cache": "hit"},
         )
 
     def store(

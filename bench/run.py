@@ -381,6 +381,8 @@ class Result:
     command: str = ""
     repeats: int = 0
     """How often this case was run again because the database restarted under it."""
+    cache_hits: int | None = None
+    """Answers the twin's response cache gave (the cached cases only)."""
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
@@ -393,7 +395,9 @@ def _wrk_ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def run_wrk(url: str, clients: int, seconds: int, random_prefix: str | None = None) -> Result:
+def run_wrk(
+    url: str, clients: int, seconds: int, random_prefix: str | None = None, count_hits: bool = False
+) -> Result:
     threads = 1 if clients == 1 else 2
     cmd = [
         "wrk",
@@ -407,8 +411,11 @@ def run_wrk(url: str, clients: int, seconds: int, random_prefix: str | None = No
         str(WRK_LUA),
         url,
     ]
-    if random_prefix is not None:
-        cmd += ["--", random_prefix, str(N_POLYGONS)]
+    extra = [random_prefix, str(N_POLYGONS)] if random_prefix is not None else []
+    if count_hits:
+        extra.append("count-cache-hits")
+    if extra:
+        cmd += ["--", *extra]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip() or out.stdout.strip()}")
@@ -436,6 +443,7 @@ def run_wrk(url: str, clients: int, seconds: int, random_prefix: str | None = No
         errors=errors,
         error_detail=detail,
         command=shlex.join(cmd),
+        cache_hits=int(totals["cache_hits"]) if count_hits else None,
     )
     return result
 
@@ -919,14 +927,22 @@ def _report_results(results: list[Result]) -> list[str]:
     lines = [
         "## Results",
         "",
-        "| Case | Clients | Target | req/s | p50 ms | p99 ms | bytes/resp | requests | errors |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---|",
+        "The twin (cache) rows count the answers its response cache gave (`x-twin-cache: hit`): a"
+        " cached figure is only as cached as that share.",
+        "",
+        "| Case | Clients | Target | req/s | p50 ms | p99 ms | bytes/resp | requests | cache hits | errors |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         errors = f"**{r.errors}** ({r.error_detail}) ⚠" if r.errors else "0"
+        hits = (
+            f"{r.cache_hits:,} ({100 * r.cache_hits / r.requests:.1f} %)"
+            if r.cache_hits is not None and r.requests
+            else "—"
+        )
         lines.append(
             f"| {CASE_TITLES[r.case]} | {r.clients} | {r.target} | {_fmt_rps(r.rps)} | {_fmt_ms(r.p50_ms)}"
-            f" | {_fmt_ms(r.p99_ms)} | {r.bytes_per_response:,.0f} | {r.requests:,} | {errors} |"
+            f" | {_fmt_ms(r.p99_ms)} | {r.bytes_per_response:,.0f} | {r.requests:,} | {hits} | {errors} |"
         )
     if repeated := [r for r in results if r.repeats]:
         lines += [
@@ -1108,7 +1124,7 @@ def measure_one(
         prefix = path if case.random_id else None  # wrk.lua appends a random id to it
         if warmup:
             run_wrk(url, clients, warmup, prefix)
-        result = run_wrk(url, clients, seconds, prefix)
+        result = run_wrk(url, clients, seconds, prefix, count_hits=target == TWIN_CACHE)
     result.case, result.target = case.key, target
     return result
 
