@@ -81,7 +81,9 @@ async def readyz(request: Request, engine: EngineDep, settings: SettingsDep) -> 
             headers={"Cache-Control": "no-store"},
             checks=checks,
         )
+    responder = getattr(request.app.state, "responder", None)
+    cache = {"entries": len(responder.cache), "hits": responder.cache.hits} if responder is not None else None
     return OrjsonResponse(
-        {"status": "ready", "checks": checks, "layers": state["layers"]},
+        {"status": "ready", "checks": checks, "layers": state["layers"], "response_cache": cache},
         headers={"Cache-Control": "no-store"},
     )

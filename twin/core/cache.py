@@ -23,10 +23,13 @@ class ResponseCache:
         self._max = max_bytes
         self._size = 0
         self._entries: OrderedDict[Hashable, CachedResponse] = OrderedDict()
+        self.hits = 0
+        """Answers found (what /readyz reports and the benchmark reads: a cached figure's share)."""
 
     def get(self, key: Hashable) -> CachedResponse | None:
         entry = self._entries.get(key)
         if entry is not None:
+            self.hits += 1
             self._entries.move_to_end(key)
         return entry
 
