@@ -357,6 +357,68 @@ def tile_sql(tile: Tile) -> str:
     )
 
 
+RANDOM_ZOOMS = (14, 15, 16)
+"""The random-tile case: a zoom among these, then a tile over the district at that zoom."""
+
+
+def pan_box(b: Box) -> tuple[float, float, float, float, float, float]:
+    """(west, south, east, north) of where a panned box's south-west corner may fall, and its size:
+    boxes of the bbox case's size anywhere over the district."""
+    lon0, lat0, lon1, lat1 = LOZENETS
+    dw, dh = b[2] - b[0], b[3] - b[1]
+    return lon0, lat0, lon1 - dw, lat1 - dh, dw, dh
+
+
+def pan_sql(b: Box) -> str:
+    """The bbox case's query with the box at random (pgbench variables :fx, :fy in 0..999,999)."""
+    w, s_, e, n, dw, dh = pan_box(b)
+    x0, y0 = f"({w} + :fx / 1e6 * {e - w:.6f})", f"({s_} + :fy / 1e6 * {n - s_:.6f})"
+    where = (
+        f" WHERE ST_Intersects(t.geom, ST_MakeEnvelope({x0}, {y0}, {x0} + {dw:.6f}, {y0} + {dh:.6f}, 4326))"
+    )
+    return "\\set fx random(0, 999999)\n\\set fy random(0, 999999)\n" + items_sql(where) + ";\n"
+
+
+def tile_ranges() -> dict[int, tuple[int, int, int, int]]:
+    """Per zoom of RANDOM_ZOOMS: the columns and rows (first, last) of the tiles over the district."""
+    lon0, lat0, lon1, lat1 = LOZENETS
+    ranges = {}
+    for z in RANDOM_ZOOMS:
+        col0, row0 = tile_index(lon0, lat1, z)
+        col1, row1 = tile_index(lon1, lat0, z)
+        ranges[z] = (col0, col1, row0, row1)
+    return ranges
+
+
+def random_tile_sql() -> str:
+    """The tile case's query for a random zoom and tile over the district (pgbench :z, :fx, :fy)."""
+    ranges = tile_ranges()
+
+    def pick(index: int, span: int, var: str) -> str:
+        first = " ".join(f"WHEN {z} THEN {r[index]}" for z, r in ranges.items())
+        count = " ".join(f"WHEN {z} THEN {r[span] - r[index] + 1}" for z, r in ranges.items())
+        return f"(CASE :z {first} END + floor(:{var} / 1e6 * CASE :z {count} END)::int)"
+
+    envelope = f"ST_TileEnvelope(:z, {pick(0, 1, 'fx')}, {pick(2, 3, 'fy')})"
+    return (
+        f"\\set z random({RANDOM_ZOOMS[0]}, {RANDOM_ZOOMS[-1]})\n\\set fx random(0, 999999)\n"
+        "\\set fy random(0, 999999)\n"
+        "SELECT ST_AsMVT(m.*, 'bench_polygons', 4096, 'geom', '__fid') FROM ("
+        f"SELECT ST_AsMVTGeom(ST_Transform(t.geom, 3857), {envelope}, 4096, 64, true) AS geom,"
+        " t.id AS __fid, t.name, t.category, t.value FROM bench_polygons t"
+        f" WHERE t.geom && ST_Transform({envelope}, 4326)) m WHERE m.geom IS NOT NULL;\n"
+    )
+
+
+def tile_lua_args(prefix: str, order: str) -> list[str]:
+    """bench/wrk.lua's arguments for random tiles: the path prefix, the order of x and y in it, and per
+    zoom its first and last column and row."""
+    args = ["tile", prefix, order]
+    for z, (col0, col1, row0, row1) in tile_ranges().items():
+        args += [str(z), str(col0), str(col1), str(row0), str(row1)]
+    return args
+
+
 @dataclass(frozen=True)
 class SqlCase:
     script: str
@@ -395,7 +457,7 @@ def _wrk_ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def run_wrk(url: str, clients: int, seconds: int, random_prefix: str | None = None) -> Result:
+def run_wrk(url: str, clients: int, seconds: int, lua_args: list[str] | None = None) -> Result:
     threads = 1 if clients == 1 else 2
     cmd = [
         "wrk",
@@ -409,8 +471,8 @@ def run_wrk(url: str, clients: int, seconds: int, random_prefix: str | None = No
         str(WRK_LUA),
         url,
     ]
-    if random_prefix is not None:
-        cmd += ["--", random_prefix, str(N_POLYGONS)]
+    if lua_args:
+        cmd += ["--", *lua_args]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip() or out.stdout.strip()}")
@@ -661,6 +723,9 @@ class Case:
     """Per HTTP target: the path to load (for random ids: the prefix the id is appended to)."""
     sql: SqlCase | None
     random_id: bool = False
+    lua: dict[str, list[str]] = field(default_factory=dict)
+    """Per target: bench/wrk.lua's arguments for a request made at random each time (a panned bbox, a
+    random tile); the path is then the one verified before loading."""
     checks: dict[str, str] = field(default_factory=dict)
     """Per target: what verification found (feature count, body size)."""
 
@@ -698,6 +763,11 @@ def verify(cases: list[Case], servers: dict[str, Server], expected: dict[str, in
                 )
                 continue
             response = _get(base + path)
+            if case.lua:
+                kind = "tile" if case.key.startswith("tile") else "page"
+                size = _mvt_features(response.content) if kind == "tile" else len(response.json()["features"])
+                case.checks[target] = f"a {kind} at random per request; the first: {size:,} features ✓"
+                continue
             if case.key.startswith("tile"):
                 n = _mvt_features(response.content)
                 if abs(n - expected[case.key]) > expected[case.key] * 0.25 or n == 0:
@@ -711,7 +781,12 @@ def verify(cases: list[Case], servers: dict[str, Server], expected: dict[str, in
             case.checks[target] = f"{n:,} features ({len(response.content):,} B body)"
         if case.sql is not None:
             with psycopg.connect(libpq_url(db)) as conn:
-                if case.key.startswith("tile"):
+                if case.lua:
+                    # The script's query with its random variables at their lowest: it runs, and finds some.
+                    query = re.sub(r":(z|fx|fy)\b", lambda m: "14" if m[1] == "z" else "0", case.sql.script)
+                    conn.execute(query.splitlines()[-1].rstrip(";"))
+                    case.checks[POSTGIS] = "random per transaction"
+                elif case.key.startswith("tile"):
                     row = conn.execute(case.sql.script.rstrip(";\n")).fetchone()
                     case.checks[POSTGIS] = f"{_mvt_features(bytes(row[0]) if row else b''):,} features"
                 elif not case.random_id:
@@ -790,6 +865,8 @@ CASE_TITLES = {
     "feature": "one feature by id",
     "tile-cold": "z15 tile, cold",
     "tile-cached": "z15 tile, cached",
+    "pan": "panning: a random bbox (≈ 200 features) per request",
+    "tiles-random": "browsing: a random z14–z16 tile per request",
 }
 
 
@@ -922,7 +999,7 @@ def _report_results(results: list[Result]) -> list[str]:
         "## Results",
         "",
         "The twin (cache) rows count the answers its response cache gave during the measured seconds"
-        " (from its /readyz before and after): a cached figure is only as cached as that share.",
+        " (from its /healthz before and after): a cached figure is only as cached as that share.",
         "",
         "| Case | Clients | Target | req/s | p50 ms | p99 ms | bytes/resp | requests | cache hits | errors |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
@@ -1073,6 +1150,36 @@ def build_cases(bbox: Box, tile: Tile) -> list[Case]:
             {TWIN_CACHE: f"{twin}/tiles/WebMercatorQuad/{tile.z}/{tile.y}/{tile.x}"},
             None,
         ),
+        # Real use: panning (a new box each request) and browsing tiles (a new tile each request).
+        Case(
+            "pan",
+            CASE_TITLES["pan"],
+            {
+                TWIN_COLD: f"{twin}/items?bbox={bbox_q}&limit={ITEMS_LIMIT}",
+                TWIN_CACHE: f"{twin}/items?bbox={bbox_q}&limit={ITEMS_LIMIT}",
+                TIPG: f"{tipg}/items?bbox={bbox_q}&limit={ITEMS_LIMIT}",
+            },
+            SqlCase(pan_sql(bbox), f"SELECT octet_length(({bbox_sql}))"),
+            lua={
+                target: ["bbox", f"{prefix}/items?limit={ITEMS_LIMIT}&bbox=", *map(str, pan_box(bbox))]
+                for target, prefix in ((TWIN_COLD, twin), (TWIN_CACHE, twin), (TIPG, tipg))
+            },
+        ),
+        Case(
+            "tiles-random",
+            CASE_TITLES["tiles-random"],
+            {
+                TWIN_COLD: f"{twin}/tiles/WebMercatorQuad/{tile.z}/{tile.y}/{tile.x}",
+                TWIN_CACHE: f"{twin}/tiles/WebMercatorQuad/{tile.z}/{tile.y}/{tile.x}",
+                TIPG: f"{tipg}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}",
+            },
+            SqlCase(random_tile_sql(), f"SELECT length(({tile_sql(tile)}))"),
+            lua={
+                TWIN_COLD: tile_lua_args(f"{twin}/tiles/WebMercatorQuad/", "yx"),
+                TWIN_CACHE: tile_lua_args(f"{twin}/tiles/WebMercatorQuad/", "yx"),
+                TIPG: tile_lua_args(f"{tipg}/tiles/WebMercatorQuad/", "xy"),
+            },
+        ),
     ]
 
 
@@ -1107,8 +1214,8 @@ class ServerStartWatch:
 
 
 def cache_hits(base: str) -> int:
-    """Answers the twin's response cache has given so far (its /readyz reports them)."""
-    body = httpx.get(f"{base}/readyz", timeout=30).json()
+    """Answers the twin's response cache has given so far (its /healthz reports them)."""
+    body = httpx.get(f"{base}/healthz", timeout=30).json()
     return int(body["response_cache"]["hits"])
 
 
@@ -1121,11 +1228,11 @@ def measure_one(
     else:
         path = case.paths[target]
         url = servers[target].base + path
-        prefix = path if case.random_id else None  # wrk.lua appends a random id to it
+        lua_args = case.lua.get(target) or ([path, str(N_POLYGONS)] if case.random_id else None)
         if warmup:
-            run_wrk(url, clients, warmup, prefix)
+            run_wrk(url, clients, warmup, lua_args)
         before = cache_hits(servers[target].base) if target == TWIN_CACHE else None
-        result = run_wrk(url, clients, seconds, prefix)
+        result = run_wrk(url, clients, seconds, lua_args)
         if before is not None:
             result.cache_hits = cache_hits(servers[target].base) - before
     result.case, result.target = case.key, target

@@ -22,9 +22,12 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="The process is alive")
-async def healthz() -> dict[str, str]:
-    """The process is alive (says nothing about the database)."""
-    return {"status": "alive"}
+async def healthz(request: Request) -> dict[str, Any]:
+    """The process is alive (says nothing about the database), with its response cache: the answers it
+    holds (`entries`) and how many requests they answered (`hits`)."""
+    responder = getattr(request.app.state, "responder", None)
+    cache = {"entries": len(responder.cache), "hits": responder.cache.hits} if responder is not None else None
+    return {"status": "alive", "response_cache": cache}
 
 
 @router.get(

@@ -15,7 +15,10 @@ from twin.platform.settings import Settings
 
 
 def test_healthz(client: httpx.Client) -> None:
-    assert client.get("/healthz").json() == {"status": "alive"}
+    body = client.get("/healthz").json()
+    assert body["status"] == "alive"
+    assert body["response_cache"]["entries"] >= 0
+    assert body["response_cache"]["hits"] >= 0
 
 
 def test_readyz_lists_the_loaded_layers(client: httpx.Client) -> None:

@@ -158,13 +158,13 @@ def test_if_none_match_star_on_an_existing_resource_is_304(client: httpx.Client)
     assert stale.status_code == 200
 
 
-def test_readiness_counts_the_answers_the_cache_gave(client: httpx.Client) -> None:
+def test_health_counts_the_answers_the_cache_gave(client: httpx.Client) -> None:
     url = "/collections/neighbourhoods/items?limit=3&properties=name&sortby=-name"
-    hits = client.get("/readyz").json()["response_cache"]["hits"]
+    hits = client.get("/healthz").json()["response_cache"]["hits"]
     first = client.get(url)
     assert first.status_code == 200
     assert "x-twin-cache" not in first.headers
-    assert client.get("/readyz").json()["response_cache"]["hits"] == hits  # made, not found
+    assert client.get("/healthz").json()["response_cache"]["hits"] == hits  # made, not found
     for n in (1, 2, 3):
         assert client.get(url).headers["x-twin-cache"] == "hit"
-        assert client.get("/readyz").json()["response_cache"]["hits"] == hits + n
+        assert client.get("/healthz").json()["response_cache"]["hits"] == hits + n
