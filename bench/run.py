@@ -397,9 +397,10 @@ def random_tile_sql() -> str:
     def pick(index: int, span: int, var: str) -> str:
         first = " ".join(f"WHEN {z} THEN {r[index]}" for z, r in ranges.items())
         count = " ".join(f"WHEN {z} THEN {r[span] - r[index] + 1}" for z, r in ranges.items())
-        return f"(CASE :z {first} END + floor(:{var} / 1e6 * CASE :z {count} END)::int)"
+        # pgbench sends its variables as text parameters: cast them where the type is not implied.
+        return f"(CASE (:z)::int {first} END + floor((:{var})::int / 1e6 * CASE (:z)::int {count} END)::int)"
 
-    envelope = f"ST_TileEnvelope(:z, {pick(0, 1, 'fx')}, {pick(2, 3, 'fy')})"
+    envelope = f"ST_TileEnvelope((:z)::int, {pick(0, 1, 'fx')}, {pick(2, 3, 'fy')})"
     return (
         f"\\set z random({RANDOM_ZOOMS[0]}, {RANDOM_ZOOMS[-1]})\n\\set fx random(0, 999999)\n"
         "\\set fy random(0, 999999)\n"
@@ -930,6 +931,7 @@ def render_report(
         _report_setup(args, bbox, bbox_count, tile, cases),
         _report_results(results),
         _report_targets(results),
+        _report_real_use(results),
         _report_verification(cases),
         _report_commands(args, cases, results, servers),
     )
@@ -1022,6 +1024,35 @@ def _report_results(results: list[Result]) -> list[str]:
             " cluster is shared with other work on this checkout); only the clean run is shown.",
         ]
     return [*lines, ""]
+
+
+def _report_real_use(results: list[Result]) -> list[str]:
+    """Panning and browsing tiles, cold: the twin next to PostGIS alone (the cold path's target, at
+    least half of it) and to tipg."""
+    by = {(r.case, r.clients, r.target): r for r in results}
+    rows = []
+    for case in ("pan", "tiles-random"):
+        for clients in CLIENTS:
+            twin, pg, tipg = (by.get((case, clients, t)) for t in (TWIN_COLD, POSTGIS, TIPG))
+            if twin is None or pg is None:
+                continue
+            share = _ratio(twin.rps, pg.rps)
+            vs_tipg = f"{_ratio(twin.rps, tipg.rps):.2f}×" if tipg is not None else "—"
+            rows.append(
+                f"| {CASE_TITLES[case]} | {clients} | {100 * share:.0f} % | ≥ 50 % | {_mark(share >= 0.5)} |"
+                f" {vs_tipg} | {_fmt_ms(twin.p99_ms)} vs {_fmt_ms(tipg.p99_ms) if tipg else '—'} |"
+            )
+    if not rows:
+        return []
+    return [
+        "## Real use, cold",
+        "",
+        "| Case | Clients | twin (cold) / PostGIS alone | target | | twin (cold) / tipg | p99 ms twin vs tipg"
+        " |",
+        "|---|---:|---:|---:|---|---:|---|",
+        *rows,
+        "",
+    ]
 
 
 def _report_targets(results: list[Result]) -> list[str]:
