@@ -158,7 +158,8 @@ class Responder:
             entry.body,
             status_code=entry.status,
             media_type=entry.media_type,
-            headers={**dict(entry.headers), "X-Twin-Cache": "hit"},
+            # "hit" is the front cache's (before routing); this one was found by the route, by its ETag.
+            headers={**dict(entry.headers), "X-Twin-Cache": "etag"},
         )
 
     def store(

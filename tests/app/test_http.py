@@ -166,5 +166,6 @@ def test_health_counts_the_answers_the_cache_gave(client: httpx.Client) -> None:
     assert "x-twin-cache" not in first.headers
     assert client.get("/healthz").json()["response_cache"]["hits"] == hits  # made, not found
     for n in (1, 2, 3):
-        assert client.get(url).headers["x-twin-cache"] == "hit"
+        # From the front cache ("hit"), or by its ETag in the route ("etag") while the change feed reconnects.
+        assert client.get(url).headers["x-twin-cache"] in ("hit", "etag")
         assert client.get("/healthz").json()["response_cache"]["hits"] == hits + n
