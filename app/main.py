@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 import twin
 from app.cors import Cors
 from app.errors import install_error_handlers
+from app.fastlane import FastLane
 from app.fastpath import FrontCache
 from app.middleware import Gzip, RequestLog
 from app.negotiation import Responder
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_openapi_30(app)
+    app.add_middleware(FastLane)
     app.add_middleware(Gzip, minimum_size=1024)
     app.add_middleware(FrontCache)
     # Outermost after the log: preflights leave before the cache, and every answer (cached ones
