@@ -1,8 +1,9 @@
-"""A fast lane for the read a GIS client makes most often for the first time: one feature by id
-(identify, a click on the map). Pure ASGI: a request of that shape is answered by the same route
-function, with the same checks, the same errors and the same caching, but without routing and without
-FastAPI solving the route's dependencies — which cost more than the answer itself (profiled: about a
-third of the request). Anything else, or any shape the lane does not know, goes the normal way.
+"""A fast lane for the reads a GIS client makes most often for the first time: a page of features (a
+new bounding box when panning), one feature by id (identify, a click on the map) and a vector tile.
+Pure ASGI: a request of one of these shapes is answered by the same route function, with the same
+checks, the same errors and the same caching, but without routing and without FastAPI solving the
+route's dependencies — which cost more than the answer itself (profiled on one feature: about a third
+of the request). Anything else, or any shape the lane does not know, goes the normal way.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+# The path parameters' bounds are the routes' own (max_length of CollectionId, feature ids, tiles).
+ITEMS = re.compile(r"^/collections/([^/]{1,200})/items$")
 ITEM = re.compile(r"^/collections/([^/]{1,200})/items/([^/]{1,200})$")
+TILE = re.compile(r"^/collections/([^/]{1,200})/tiles/([^/]{1,100})/([^/]{1,12})/([^/]{1,12})/([^/]{1,12})$")
 
 
 class FastLane:
@@ -23,31 +27,46 @@ class FastLane:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET":
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not scope["path"].startswith("/collections/")
+        ):
             await self.app(scope, receive, send)
             return
-        match = ITEM.match(scope["path"])
         app = scope.get("app")
         state = getattr(app, "state", None)
         layers = getattr(state, "layers", None)
         responder = getattr(state, "responder", None)
-        if match is None or layers is None or responder is None or layers.settings.require_read_key:
-            await self.app(scope, receive, send)
+        if layers is None or responder is None or layers.settings.require_read_key:
+            await self.app(scope, receive, send)  # reads that need a key take the routed path
             return
-        from app.routes.ogc import item  # the route itself: one behaviour, two ways in
+        # The routes themselves: one behaviour, two ways in.
+        from app.routes.ogc import item, items
+        from app.routes.tiles import tile
 
+        path = scope["path"]
         request = Request(scope, receive)
-        query = request.query_params
         try:
-            response: Response = await item(
-                unquote(match[1]),
-                unquote(match[2]),
-                request,
-                layers,
-                responder,
-                crs=query.get("crs"),
-                f=query.get("f"),
-            )
+            if match := ITEMS.match(path):
+                response: Response = await items(unquote(match[1]), request, layers, responder)
+            elif match := ITEM.match(path):
+                query = request.query_params
+                response = await item(
+                    unquote(match[1]),
+                    unquote(match[2]),
+                    request,
+                    layers,
+                    responder,
+                    crs=query.get("crs"),
+                    f=query.get("f"),
+                )
+            elif match := TILE.match(path):
+                collection, tms, z, row, col = (unquote(part) for part in match.groups())
+                response = await tile(collection, tms, z, row, col, request, layers, responder)
+            else:
+                await self.app(scope, receive, send)
+                return
         except Exception as exc:  # answered as the app answers it: its own exception handlers
             response = await _handled(app, request, exc)
         await response(scope, receive, send)
