@@ -106,21 +106,7 @@ class Prepared:
 
 def prepare(data: AirData, pollutant: str, period: Period, include_citizen: bool = True) -> Prepared | str:
     """The stations, corrections and variogram of a period; or why nothing can be estimated."""
-    ids = data.stations_with_daily(pollutant)
-    meta = (
-        data.stations(ids)
-        if ids
-        else pd.DataFrame(columns=["id", "name", "class", "kind", "network", "x", "y"])
-    )
-    references = meta[meta["class"] == "reference"]
-    citizens = meta[meta["class"] == "indicative"]
-    excluded: list[dict[str, str]] = []
-    if not include_citizen:
-        excluded += [
-            {"station": s, "reason": "citizen sensors left out (include_citizen=false)"}
-            for s in citizens["id"]
-        ]
-        citizens = citizens.iloc[0:0]
+    meta, references, citizens, excluded = _candidates(data, pollutant, include_citizen)
     window = period.window(VARIOGRAM_MIN_DAYS)
     first = min(window.start, period.start)
     rows = data.daily(pollutant, first, period.end, [*references["id"], *citizens["id"]])
@@ -130,41 +116,18 @@ def prepare(data: AirData, pollutant: str, period: Period, include_citizen: bool
     rows = rows[rows["station_id"].isin(counted)]
     if rows.empty:
         return f"no station has a captured daily {pollutant} mean in {period.label}"
-    matrix = rows.pivot(index="day", columns="station_id", values="value")
     all_days = [first + timedelta(days=k) for k in range((period.end - first).days)]
-    matrix = matrix.reindex(index=all_days)
-    columns = [str(c) for c in matrix.columns]
-    error_var = np.zeros(len(columns))
-    for correction in corrections:
-        if correction.citizen in matrix.columns:
-            k = columns.index(correction.citizen)
-            matrix[correction.citizen] = correction.apply(matrix[correction.citizen].to_numpy())
-            error_var[k] = correction.residual_sd**2
-    values = matrix.to_numpy(dtype=np.float64)
-    place = meta.set_index("id").loc[columns]
-    xy = place[["x", "y"]].to_numpy(dtype=np.float64)
-    in_period = np.array([d >= period.start for d in all_days])
-    period_values = values[in_period]
-    captured = np.sum(~np.isnan(period_values), axis=0)
-    needed = math.ceil(MIN_PERIOD_SHARE * period.days)
-    counts = captured >= needed
-    for k, station in enumerate(columns):
-        if not counts[k]:
-            excluded.append(
-                {
-                    "station": station,
-                    "reason": f"{int(captured[k])} captured days of {period.days}; {needed} needed",
-                }
-            )
+    columns, values, error_var = _corrected_days(rows, all_days, corrections)
+    xy = meta.set_index("id").loc[columns][["x", "y"]].to_numpy(dtype=np.float64)
+    period_values = values[np.array([d >= period.start for d in all_days])]
+    captured, counts = _captured(columns, period_values, period, excluded)
     if not counts.any():
         return (
             f"no station has captured daily {pollutant} means on {MIN_PERIOD_SHARE:.0%} of the days of "
             f"{period.label}"
         )
     with np.errstate(invalid="ignore"):
-        means = np.where(
-            counts, np.nanmean(np.where(np.isnan(period_values), np.nan, period_values), axis=0), np.nan
-        )
+        means = np.where(counts, np.nanmean(period_values, axis=0), np.nan)
     stations = Stations(
         [c for c, ok in zip(columns, counts, strict=True) if ok],
         xy[counts],
@@ -191,6 +154,59 @@ def prepare(data: AirData, pollutant: str, period: Period, include_citizen: bool
         corrections=corrections,
         excluded=excluded,
     )
+
+
+def _candidates(
+    data: AirData, pollutant: str, include_citizen: bool
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict[str, str]]]:
+    """(every station with daily means, the reference ones, the citizen ones counted, those left out)."""
+    ids = data.stations_with_daily(pollutant)
+    meta = (
+        data.stations(ids)
+        if ids
+        else pd.DataFrame(columns=["id", "name", "class", "kind", "network", "x", "y"])
+    )
+    references = meta[meta["class"] == "reference"]
+    citizens = meta[meta["class"] == "indicative"]
+    excluded: list[dict[str, str]] = []
+    if not include_citizen:
+        excluded += [
+            {"station": s, "reason": "citizen sensors left out (include_citizen=false)"}
+            for s in citizens["id"]
+        ]
+        citizens = citizens.iloc[0:0]
+    return meta, references, citizens, excluded
+
+
+def _corrected_days(
+    rows: pd.DataFrame, all_days: list[date], corrections: list[Correction]
+) -> tuple[list[str], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """(station columns, days × stations values with citizen sensors corrected, each column's daily
+    error variance: 0 for reference stations, the correction's residual variance for citizens)."""
+    matrix = rows.pivot(index="day", columns="station_id", values="value").reindex(index=all_days)
+    columns = [str(c) for c in matrix.columns]
+    error_var = np.zeros(len(columns))
+    for correction in corrections:
+        if correction.citizen in matrix.columns:
+            matrix[correction.citizen] = correction.apply(matrix[correction.citizen].to_numpy())
+            error_var[columns.index(correction.citizen)] = correction.residual_sd**2
+    return columns, matrix.to_numpy(dtype=np.float64), error_var
+
+
+def _captured(
+    columns: list[str], period_values: np.ndarray[Any, Any], period: Period, excluded: list[dict[str, str]]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """(captured days per station, whether each has enough to count); those without are added to
+    `excluded` with the reason."""
+    captured = np.sum(~np.isnan(period_values), axis=0)
+    needed = math.ceil(MIN_PERIOD_SHARE * period.days)
+    counts = captured >= needed
+    excluded += [
+        {"station": station, "reason": f"{int(captured[k])} captured days of {period.days}; {needed} needed"}
+        for k, station in enumerate(columns)
+        if not counts[k]
+    ]
+    return captured, counts
 
 
 def _corrections(
