@@ -30,8 +30,8 @@ ALLOWED_HEADERS = (
     "X-API-Key",
 )
 EXPOSED_HEADERS = (
-    "ETag, Link, Location, Content-Crs, Content-Encoding, Retry-After, X-Request-Id, "
-    "OGC-NumberMatched, OGC-NumberReturned"
+    b"ETag, Link, Location, Content-Crs, Content-Encoding, Retry-After, X-Request-Id, "
+    b"OGC-NumberMatched, OGC-NumberReturned"
 )
 MAX_AGE_S = "600"
 
@@ -90,7 +90,7 @@ class Cors:
             extra = [(b"vary", b"Origin")]
         return [
             (b"access-control-allow-origin", value),
-            (b"access-control-expose-headers", EXPOSED_HEADERS.encode()),
+            (b"access-control-expose-headers", EXPOSED_HEADERS),
             *extra,
         ]
 

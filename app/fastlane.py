@@ -16,6 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+# The routes themselves: one behaviour, two ways in.
+from app.routes.ogc import item, items
+from app.routes.tiles import tile
+
 # The path parameters' bounds are the routes' own (max_length of CollectionId, feature ids, tiles).
 ITEMS = re.compile(r"^/collections/([^/]{1,200})/items$")
 ITEM = re.compile(r"^/collections/([^/]{1,200})/items/([^/]{1,200})$")
@@ -41,10 +45,6 @@ class FastLane:
         if layers is None or responder is None or layers.settings.require_read_key:
             await self.app(scope, receive, send)  # reads that need a key take the routed path
             return
-        # The routes themselves: one behaviour, two ways in.
-        from app.routes.ogc import item, items
-        from app.routes.tiles import tile
-
         path = scope["path"]
         request = Request(scope, receive)
         try:

@@ -52,6 +52,7 @@ def quality(accept: str, media_type: str) -> float:
     """The q an Accept header gives a media type: that of the most specific range matching it (the
     type itself, then type/*, then */*), 0 when none does. Parameters other than q are ignored."""
     major = media_type.split("/")[0]
+    specificity_of = {media_type: 3, f"{major}/*": 2, "*/*": 1}
     found: dict[int, float] = {}
     for part in accept.split(","):
         fields = [f.strip() for f in part.split(";")]
@@ -62,7 +63,7 @@ def quality(accept: str, media_type: str) -> float:
                     q = min(max(float(f[2:]), 0.0), 1.0)
                 except ValueError:
                     q = 0.0
-        specificity = {media_type: 3, f"{major}/*": 2, "*/*": 1}.get(kind)
+        specificity = specificity_of.get(kind)
         if specificity is not None:
             found[specificity] = max(found.get(specificity, 0.0), q)
     return found[max(found)] if found else 0.0

@@ -238,13 +238,15 @@ def _walks_to(near: pd.DataFrame, points: np.ndarray[Any, Any], ctx: Context) ->
     on it, the straight line × detour elsewhere)."""
     if near.empty:
         return near.assign(walk_m=pd.Series(dtype=float), on_graph=pd.Series(dtype=bool))
-    stop_xy = near[["x", "y"]].to_numpy(np.float64)
-    walk = np.empty(len(near))
-    on_graph = np.zeros(len(near), dtype=bool)
-    for point, rows in near.groupby("point").indices.items():
-        distance, measured = walking.distances(ctx.graph, points[int(point)], stop_xy[rows], ctx.detour)
-        walk[rows], on_graph[rows] = distance[0], measured[0]
-    return near.assign(walk_m=walk, on_graph=on_graph)
+    # One walk matrix, points × the stops found (a shortest-path tree per stop, not per pair).
+    _ids, first_row, stop_of_row = np.unique(
+        near["stop_id"].to_numpy(str), return_index=True, return_inverse=True
+    )
+    stop_of_row = stop_of_row.ravel()
+    stop_xy = near[["x", "y"]].to_numpy(np.float64)[first_row]
+    distance, measured = walking.distances(ctx.graph, points, stop_xy, ctx.detour)
+    point = near["point"].to_numpy(int)
+    return near.assign(walk_m=distance[point, stop_of_row], on_graph=measured[point, stop_of_row])
 
 
 def _hm(seconds: int) -> str:

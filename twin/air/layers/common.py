@@ -11,7 +11,10 @@ import numpy as np
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from twin.air.periods import check_period
+from twin.air.estimation import Prepared, prepare
+from twin.air.inputs import AIR_DATA
+from twin.air.periods import check_period, resolve
+from twin.core.derived.inputs import Inputs
 from twin.core.errors import InvalidParameter
 from twin.core.grids import area_inside, square_grid
 
@@ -76,3 +79,17 @@ def empty(columns: list[str], crs: Any, computation: dict[str, Any]) -> gpd.GeoD
     frame = gpd.GeoDataFrame({name: [] for name in columns}, geometry=[], crs=crs)
     frame.attrs["computation"] = computation
     return frame
+
+
+def prepared_for(inputs: Inputs, params: EstimateParameters) -> tuple[Prepared | None, dict[str, Any]]:
+    """The asked period's stations, corrections and variogram, with the account of what was asked; or
+    None, with the account saying why nothing can be estimated (the layer is then empty)."""
+    data = inputs.get(AIR_DATA)
+    period = resolve(params.period, data.last_day(params.pollutant))
+    asked = {"pollutant": params.pollutant, "period": params.period, "method_asked": params.method}
+    if period is None:
+        return None, {**asked, "reason": f"no reference station has {params.pollutant} data"}
+    prepared = prepare(data, params.pollutant, period, params.include_citizen)
+    if isinstance(prepared, str):
+        return None, {**asked, "period": period.label, "reason": prepared}
+    return prepared, asked

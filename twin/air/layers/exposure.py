@@ -14,10 +14,9 @@ from pydantic import BaseModel, Field
 from scipy import sparse
 
 from twin.air import surfaces
-from twin.air.estimation import Prepared, prepare
+from twin.air.estimation import Prepared
 from twin.air.inputs import AIR_DATA
-from twin.air.layers.common import EstimateParameters, district_grid, empty
-from twin.air.periods import resolve
+from twin.air.layers.common import EstimateParameters, district_grid, empty, prepared_for
 from twin.air.pollutants import POLLUTANTS
 from twin.air.rules import Limit, rules
 from twin.core.derived.contract import DerivedLayer, OutputProperty
@@ -108,16 +107,9 @@ def _compute(inputs: Inputs, params: BaseModel) -> gpd.GeoDataFrame:
     district = inputs.frame("district")
     shapes = units(district, inputs.frame("neighbourhoods"))
     names = [p.name for p in PROPERTIES]
-    data = inputs.get(AIR_DATA)
-    period = resolve(params.period, data.last_day(params.pollutant))
-    asked = {"pollutant": params.pollutant, "period": params.period, "method_asked": params.method}
-    if period is None:
-        return empty(
-            names, district.crs, {**asked, "reason": f"no reference station has {params.pollutant} data"}
-        )
-    prepared = prepare(data, params.pollutant, period, params.include_citizen)
-    if isinstance(prepared, str):
-        return empty(names, district.crs, {**asked, "period": period.label, "reason": prepared})
+    prepared, asked = prepared_for(inputs, params)
+    if prepared is None:
+        return empty(names, district.crs, asked)
     cells = district_grid(district, params.cell_m, 0)
     weights = area_weights(shapes, cells)
     share = sparse.diags(1.0 / np.asarray(weights.sum(axis=1)).ravel()) @ weights

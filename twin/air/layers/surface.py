@@ -9,10 +9,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from twin.air import surfaces
-from twin.air.estimation import prepare
 from twin.air.inputs import AIR_DATA
-from twin.air.layers.common import EstimateParameters, district_grid, empty
-from twin.air.periods import resolve
+from twin.air.layers.common import EstimateParameters, district_grid, empty, prepared_for
 from twin.air.pollutants import POLLUTANTS
 from twin.air.rules import rules
 from twin.core.derived.contract import DerivedLayer, OutputProperty
@@ -52,16 +50,9 @@ def _compute(inputs: Inputs, params: BaseModel) -> gpd.GeoDataFrame:
     district = inputs.frame("district")
     grid = district_grid(district, params.cell_m, params.margin_m)
     names = [p.name for p in PROPERTIES]
-    data = inputs.get(AIR_DATA)
-    period = resolve(params.period, data.last_day(params.pollutant))
-    asked = {"pollutant": params.pollutant, "period": params.period, "method_asked": params.method}
-    if period is None:
-        return empty(
-            names, grid.crs, {**asked, "reason": f"no reference station has {params.pollutant} data"}
-        )
-    prepared = prepare(data, params.pollutant, period, params.include_citizen)
-    if isinstance(prepared, str):
-        return empty(names, grid.crs, {**asked, "period": period.label, "reason": prepared})
+    prepared, asked = prepared_for(inputs, params)
+    if prepared is None:
+        return empty(names, grid.crs, asked)
     found = surfaces.estimate(
         prepared.stations, grid[["x", "y"]].to_numpy(), params.method, prepared.variogram
     )
