@@ -150,7 +150,10 @@ async def _database(request: Request, exc: DBAPIError) -> Response:
         return _from_twin_error(
             request, DatabaseUnavailable("the data was being replaced while it was read; try again")
         )
-    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+    # Class 08 (connection exception), 57P (the server shutting down, crashed, or starting up) and
+    # 53 (out of connections or memory): the database, not the request.
+    unavailable = sqlstate.startswith(("08", "57P", "53"))
+    if unavailable or isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
         return _from_twin_error(
             request, DatabaseUnavailable("the database cannot be reached; try again shortly")
         )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import socket
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -48,6 +51,67 @@ def test_readyz_follows_the_database_down_and_back(
     while client.get("/readyz").json()["checks"]["change_feed"] != "listening":
         assert time.monotonic() < deadline, "the change feed did not reconnect within 30 s"
         time.sleep(0.2)
+
+
+def _traffic(base_url: str, stop: threading.Event, seed: int) -> list[tuple[int, float, str, str]]:
+    """Uncached reads until `stop`: (status, seconds, content type, Retry-After) of each."""
+    rng = random.Random(seed)
+    seen = []
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        while not stop.is_set():
+            lon, lat = 23.30 + rng.random() * 0.04, 42.65 + rng.random() * 0.03
+            path = rng.choice(
+                [
+                    f"/collections/neighbourhoods/items?bbox={lon},{lat},{lon + 0.004},{lat + 0.003}",
+                    f"/collections/district/items?bbox={lon},{lat},{lon + 0.01},{lat + 0.01}&limit={seed}",
+                    "/layers",
+                ]
+            )
+            started = time.monotonic()
+            answer = http.get(path)
+            seen.append(
+                (
+                    answer.status_code,
+                    time.monotonic() - started,
+                    answer.headers.get("content-type", ""),
+                    answer.headers.get("retry-after", ""),
+                )
+            )
+    return seen
+
+
+@pytest.mark.slow
+def test_the_database_stopped_under_traffic(
+    base_settings: Settings, settings: Settings, server: LiveServer, client: httpx.Client
+) -> None:
+    """Eight clients reading while PostGIS stops and starts again: every answer is a 200 or a 503
+    problem with Retry-After, none waits longer than the connect timeout allows (no hung worker), and
+    the same running service answers 200 again once the database is back."""
+    if not base_settings.uses_private_cluster:
+        pytest.skip("DATABASE_URL names a server this suite must not stop")
+    cluster = Cluster(base_settings)
+    stop = threading.Event()
+    with ThreadPoolExecutor(8) as pool:
+        clients = [pool.submit(_traffic, server.url, stop, seed) for seed in range(1, 9)]
+        time.sleep(1.0)
+        assert cluster.down() is True
+        try:
+            time.sleep(2.0)
+            assert client.get("/readyz").status_code == 503
+        finally:
+            cluster.up()
+        time.sleep(1.0)
+        stop.set()
+        seen = [answer for future in clients for answer in future.result()]
+    statuses = {status for status, *_ in seen}
+    assert statuses <= {200, 503}, statuses
+    unavailable = [answer for answer in seen if answer[0] == 503]
+    assert len(unavailable) >= 8, "the stop was not seen by the clients"
+    assert all(kind == "application/problem+json" and retry.isdigit() for _s, _t, kind, retry in unavailable)
+    slowest = max(seconds for _s, seconds, *_ in seen)
+    assert slowest < settings.db_connect_timeout + 3, slowest
+    back = client.get("/collections/neighbourhoods/items?bbox=23.31,42.66,23.312,42.662")
+    assert back.status_code == 200, back.text
 
 
 def _free_port() -> int:

@@ -29,6 +29,7 @@ from twin.core.errors import InvalidParameter, NotFound
 from twin.core.features import store as features_store
 from twin.core.features.cursor import from_keys
 from twin.core.features.query import ItemsQuery, parse_items_query
+from twin.core.imports import store as import_runs
 from twin.core.registry import derived_layers
 from twin.core.versions import LayerVersions, announce
 from twin.platform.db import connect, database_url, libpq_url
@@ -94,10 +95,14 @@ class LayerService:
             log.warning("derived layers not registered at start-up", extra={"error": str(exc)[:200]})
 
     def _register_derived(self) -> None:
-        """A derived layer appears once its pilot is installed (and its inputs are loaded)."""
+        """A derived layer appears once its pilot is installed (and its inputs are loaded); imports whose
+        process died (killed midway) are recorded as failed."""
         with self.sync_engine.begin() as conn:
+            closed = import_runs.fail_interrupted(conn)
             register_all(conn)
             announce(conn, "derived")
+        if closed:
+            log.warning("imports interrupted by a stopped process marked failed", extra={"runs": closed})
 
     async def stop(self) -> None:
         await self.versions.stop()

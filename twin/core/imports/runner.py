@@ -87,13 +87,39 @@ def run_import(
     entries = _entries(manifest, loader, upload)
     with engine.begin() as conn:
         run_id = runs.start_run(conn, loader.name, triggered_by)
+    with engine.connect() as guard:
+        # While this connection lives the run is ours; if the process dies, its lock goes with it and
+        # the next service start (or the next import of this loader) closes the run as failed.
+        runs.hold_run(guard, run_id)
+        guard.commit()
+        try:
+            return _run(engine, settings, manifest, loader, entries, run_id, force, progress, upload)
+        finally:
+            try:
+                runs.release_run(guard, run_id)
+                guard.commit()
+            except DBAPIError:  # the connection is gone, and its lock with it; the run's error matters
+                log.warning("could not release the run lock", extra={"run_id": run_id})
+
+
+def _run(
+    engine: Engine,
+    settings: Settings,
+    manifest: Manifest,
+    loader: Loader,
+    entries: tuple[SourceEntry, ...],
+    run_id: int,
+    force: bool,
+    progress: ProgressHook | None,
+    upload: Upload | None,
+) -> ImportResult:
     identity = _identify(loader, entries, upload)
     try:
         paths = resolve_all(entries, settings, progress) if upload is None else {entries[0].id: upload.path}
         with engine.begin() as conn:
             if not runs.try_lock_loader(conn, loader.name):
                 raise Conflict(f"an import of {loader.name!r} is already running; try again later")
-            runs.fail_interrupted(conn, loader.name, except_id=run_id)
+            runs.fail_interrupted(conn, loader.name)
             outcome = _write(conn, loader, paths, identity, force=force, uploaded=upload is not None)
             versions = _publish(conn, loader, manifest, identity, outcome, upload)
     except BaseException as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import Connection, Integer, cast, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from twin.core.tables import import_run
@@ -59,14 +59,35 @@ def finish_run(
     conn.execute(update(import_run).where(import_run.c.id == run_id).values(**values))
 
 
-def fail_interrupted(conn: Connection, loader: str, *, except_id: int) -> int:
-    """Runs left 'running' by a process that died: whoever holds the loader's lock may close them."""
-    result = conn.execute(
+RUN_LOCK_SPACE = 0x7477
+"""The first key of a run's advisory lock (the run id is the second): the importing process holds it on a
+connection of its own for the whole run, so a run whose lock is free has lost its process."""
+
+
+def hold_run(conn: Connection, run_id: int) -> None:
+    """Mark run `run_id` as alive for as long as this connection holds its session lock."""
+    conn.execute(text(f"SELECT pg_advisory_lock({RUN_LOCK_SPACE}, CAST(:run AS integer))"), {"run": run_id})
+
+
+def release_run(conn: Connection, run_id: int) -> None:
+    conn.execute(text(f"SELECT pg_advisory_unlock({RUN_LOCK_SPACE}, CAST(:run AS integer))"), {"run": run_id})
+
+
+def fail_interrupted(conn: Connection, loader: str | None = None) -> int:
+    """Close the runs left 'running' by a process that died (killed, or its machine lost): those whose
+    run lock nobody holds. Runs of live processes elsewhere are left alone. Every loader's when
+    `loader` is None (at a service's start)."""
+    statement = (
         update(import_run)
-        .where(import_run.c.loader == loader, import_run.c.status == "running", import_run.c.id != except_id)
+        .where(
+            import_run.c.status == "running",
+            func.pg_try_advisory_xact_lock(RUN_LOCK_SPACE, cast(import_run.c.id, Integer)),
+        )
         .values(status="failed", finished_at=func.now(), error="interrupted: the importing process stopped")
     )
-    return result.rowcount or 0
+    if loader is not None:
+        statement = statement.where(import_run.c.loader == loader)
+    return conn.execute(statement).rowcount or 0
 
 
 def succeeded_with(conn: Connection, loader: str, checksum: str) -> bool:
