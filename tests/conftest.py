@@ -28,7 +28,8 @@ from twin.platform.db import make_sync_engine
 from twin.platform.keys import create_key
 from twin.platform.settings import PROJECT_ROOT, Settings
 
-TEST_DB = "twin_test"
+# Two test sessions at once (two terminals, two checkouts) each name their own database.
+TEST_DB = os.environ.get("TWIN_TEST_DB", "twin_test")
 
 
 @pytest.fixture(scope="session")

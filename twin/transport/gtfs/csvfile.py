@@ -1,17 +1,20 @@
 """Parsing one CSV file with exact line numbers: fast when the file is plain, careful (quote-aware,
-vectorised) otherwise; malformed rows are reported and left out so the other checks still run."""
+vectorised) otherwise; malformed rows are reported and left out so the other checks still run. Text that
+a spreadsheet would run as a formula is refused here, for every file read."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from twin.transport.gtfs.feed import MAX_PROBLEMS
+from twin.transport.gtfs.feed import DAYS, MAX_PROBLEMS
 from twin.transport.gtfs.problems import Problems, cut, quote
 
 # --------------------------------------------------------------------------------------------------
@@ -91,7 +94,9 @@ def parse_table(
         problems.add("invalid_character", file, line, None, message)
         return None
     df.columns = names
-    return Table(file, df, lines)
+    table = Table(file, df, lines)
+    check_formulas(table, problems)
+    return table
 
 
 def _read_csv(data: bytes, dtypes: dict[str, str]) -> pd.DataFrame:
@@ -196,3 +201,73 @@ def _careful_parse(
         )
         return None
     return df, lines.astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------------
+# Text a spreadsheet would run as a formula (CSV injection, OWASP)
+
+FORMULA_START = "=@+-\t\r"
+"""A cell starting with one of these is taken for a formula by spreadsheets (OWASP, CSV injection): ``=``,
+``@``, ``+`` or ``-`` (unless the value is a plain number), tab, carriage return."""
+
+PLAIN_NUMBER_RE = r"[+-](?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+"""A signed number (``-1.5``, ``+3``, ``-2e3``): a spreadsheet reads it as a number, not a formula."""
+
+TYPED_COLUMNS: dict[str, frozenset[str]] = {
+    "stops.txt": frozenset({"stop_lat", "stop_lon", "location_type"}),
+    "routes.txt": frozenset({"route_type"}),
+    "trips.txt": frozenset({"direction_id"}),
+    "stop_times.txt": frozenset({"arrival_time", "departure_time", "stop_sequence"}),
+    "calendar.txt": frozenset({*DAYS, "start_date", "end_date"}),
+    "calendar_dates.txt": frozenset({"date", "exception_type"}),
+    "frequencies.txt": frozenset({"start_time", "end_time", "headway_secs"}),
+    "shapes.txt": frozenset({"shape_pt_lat", "shape_pt_lon", "shape_pt_sequence"}),
+    "feed_info.txt": frozenset({"feed_start_date", "feed_end_date"}),
+}
+"""Columns the checks parse as numbers, times, dates or enumerations: other text in them is reported
+there, and the parsed value is what the feed keeps, so they are not searched for formulas (the largest
+of stop_times.txt among them)."""
+
+
+def _shown(value: object) -> str:
+    """A value quoted and cut for a message, its tabs and line ends visible."""
+    return quote(str(value).translate({9: "\\t", 10: "\\n", 13: "\\r"}))
+
+
+def _formula_start(values: pd.Series) -> np.ndarray[Any, Any]:
+    """Whether each value starts like a formula (plain signed numbers excepted)."""
+    suspect = values.str.startswith(tuple(FORMULA_START)).to_numpy(dtype=bool, copy=True)
+    if suspect.any():
+        # Few values start so; only those with a sign need the closer look.
+        at = np.flatnonzero(suspect)
+        candidates = values.iloc[at]
+        signed = candidates.str.startswith(("+", "-")).to_numpy(dtype=bool)
+        number = candidates.str.fullmatch(PLAIN_NUMBER_RE).to_numpy(dtype=bool)
+        suspect[at[signed & number]] = False
+    return np.asarray(suspect)
+
+
+def check_formulas(table: Table, problems: Problems) -> None:
+    """csv_formula_injection: every text cell (and column name) a spreadsheet would run as a formula,
+    one error each; vectorised per column, typed and numeric columns skipped."""
+    for name in table.df.columns:
+        if name.startswith(tuple(FORMULA_START)) and not re.fullmatch(PLAIN_NUMBER_RE, name):
+            problems.add(
+                "csv_formula_injection",
+                table.file,
+                1,
+                None,
+                f"column name {_shown(name)} would run as a formula in a spreadsheet",
+            )
+    skipped = TYPED_COLUMNS.get(table.file, frozenset())
+    for name in table.df.columns:
+        values = table.df[name]
+        if name in skipped or not pd.api.types.is_string_dtype(values.dtype):
+            continue
+        formula = _formula_start(values)
+        if formula.any():
+            problems.rows("csv_formula_injection", table, formula, name, _formula_message(table.values(name)))
+
+
+def _formula_message(shown: np.ndarray[Any, Any]) -> Callable[[int], str]:
+    return lambda pos: f"{_shown(shown[pos])} would run as a formula in a spreadsheet"

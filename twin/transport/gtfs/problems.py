@@ -62,10 +62,12 @@ TWIN_ONLY: dict[str, Severity] = {
     "too_many_frequency_trips": "error",
     "feed_too_large": "error",
     "unsafe_archive_path": "error",
+    "csv_formula_injection": "error",
     "omitted": "warning",
 }
 """The twin's own notices: limits of what it serves (a headway under a minute, more expanded trips than
-it holds), and warnings the reference does not give."""
+it holds), text a spreadsheet would run as a formula (CSV injection), and warnings the reference does
+not give."""
 
 NOTICES: dict[str, Severity] = {**CANONICAL, **TWIN_ONLY}
 
