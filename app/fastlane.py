@@ -9,7 +9,7 @@ of the request). Anything else, or any shape the lane does not know, goes the no
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from starlette.requests import Request
@@ -59,7 +59,7 @@ class FastLane:
                     layers,
                     responder,
                     crs=query.get("crs"),
-                    f=query.get("f"),
+                    f=cast(Any, query.get("f")),  # checked by the route itself, as on the routed path
                 )
             elif match := TILE.match(path):
                 collection, tms, z, row, col = (unquote(part) for part in match.groups())

@@ -20,6 +20,8 @@ from app.links import base_url, link
 from app.negotiation import GEOJSON, JSON, etag_for
 from app.responses import OrjsonResponse
 from twin.air import batches, edr, service
+from twin.air.batches import MAX_BATCH
+from twin.air.ingest import VALIDITY, VERIFICATION
 from twin.air.pollutants import POLLUTANTS
 from twin.air.store import stations as station_store
 from twin.core.errors import InvalidParameter, NotFound
@@ -31,7 +33,17 @@ reads = [Depends(read_access)]
 StationId = Annotated[
     str, Path(description="A station or sensor id (see /collections/air_stations).", max_length=100)
 ]
-PollutantQuery = Annotated[str, Query(description="PM10, PM2.5, NO2, O3, SO2 or CO.", max_length=10)]
+# The syntax twin.air.service.span_of reads: a day, an RFC 3339 instant, or start/end with open ends (..).
+_YEAR = "(199[0-9]|20[0-9][0-9]|2100)"  # the years the twin holds (twin.air.service.FIRST_YEAR, LAST_YEAR)
+_DAY = f"{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?"
+_INSTANT = f"{_DAY}T{_TIME}(Z|z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+_BOUND = rf"({_INSTANT}|{_DAY})"
+DATETIME_PATTERN = rf"^({_BOUND}|{_BOUND}/({_BOUND}|\.\.)?|(\.\.)?/{_BOUND})$"
+PollutantQuery = Annotated[
+    str,
+    Query(description="PM10, PM2.5, NO2, O3, SO2 or CO.", json_schema_extra={"enum": list(POLLUTANTS)}),
+]
 WRITE_PROBLEMS: dict[int | str, dict[str, Any]] = {
     **PROBLEMS,
     401: {"content": {"application/problem+json": {}}, "description": "No or unknown API key"},
@@ -79,7 +91,10 @@ async def statistics(
     ] = "year",
     datetime: Annotated[
         str | None,
-        Query(description="RFC 3339 instant or interval (days in Sofia); hourly values: a year at most."),
+        Query(
+            description="RFC 3339 instant or interval (days in Sofia); hourly values: a year at most.",
+            pattern=DATETIME_PATTERN,
+        ),
     ] = None,
 ) -> Response:
     """Per period: the mean of valid values, how many were valid and expected, and data capture (%)."""
@@ -111,7 +126,7 @@ async def compliance(
     responder: ResponderDep,
     pollutant: PollutantQuery = "PM10",
     year: Annotated[
-        str, Query(description="A year, or first/last (e.g. 2017/2024).", max_length=9)
+        str, Query(description="A year, or first/last (e.g. 2017/2024).", pattern=f"^{_YEAR}(/{_YEAR})?$")
     ] = "2017/2024",
 ) -> Response:
     """Per year: annual mean, data capture, days above each daily limit, the 90.4th percentile of the daily
@@ -136,6 +151,57 @@ def _years(value: str) -> tuple[int, int]:
     return first, last
 
 
+# The bodies as twin.air.batches and twin.air.ingest check them. What no schema can state is answered
+# per row and field: a sensor not registered, a unit that is not the pollutant's, an interval that is
+# neither a clock hour nor a Sofia day, a time in the future.
+SENSOR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "name", "lon", "lat"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9:._-]{1,63}$"},
+        "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
+        "lon": {"type": "number", "minimum": -180, "maximum": 180},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "operator": {"type": "string", "maxLength": 200},
+        "network": {"type": "string", "maxLength": 100},
+        "class": {"type": "string", "enum": ["reference", "indicative"]},
+        "kind": {"type": "string", "enum": ["station", "sensor"]},
+    },
+}
+SENSORS_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["sensors"],
+    "properties": {
+        "sensors": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": SENSOR_SCHEMA}
+    },
+}
+MEASUREMENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["sensor", "pollutant", "start", "end", "value", "unit"],
+    "properties": {
+        "sensor": {"type": "string", "minLength": 1},
+        "pollutant": {"type": "string", "enum": list(POLLUTANTS)},
+        "start": {"type": "string", "format": "date-time"},
+        "end": {"type": "string", "format": "date-time"},
+        "value": {"type": "number"},
+        "unit": {"type": "string", "minLength": 1},
+        "validity": {"type": "integer", "enum": sorted(VALIDITY)},
+        "verification": {"type": "integer", "enum": sorted(VERIFICATION)},
+    },
+}
+MEASUREMENTS_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["measurements"],
+    "properties": {
+        "measurements": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": MEASUREMENT_SCHEMA}
+    },
+}
+
+
 @router.post(
     "/air/sensors",
     status_code=201,
@@ -144,7 +210,7 @@ def _years(value: str) -> tuple[int, int]:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"type": "object", "required": ["sensors"]}}},
+            "content": {"application/json": {"schema": SENSORS_BODY}},
         }
     },
 )
@@ -170,7 +236,7 @@ async def register_sensors(request: Request, who: PrincipalDep, settings: Settin
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"type": "object", "required": ["measurements"]}}},
+            "content": {"application/json": {"schema": MEASUREMENTS_BODY}},
         }
     },
 )
@@ -230,6 +296,7 @@ DatetimeQuery = Annotated[
         description="A day, an instant or an interval (days of Sofia; open ends allowed). Estimates "
         "default to the last full year with reference data, at most five years.",
         max_length=60,
+        pattern=DATETIME_PATTERN,
     ),
 ]
 FormatQuery = Annotated[str | None, Query(description="CoverageJSON (default) or GeoJSON.", max_length=20)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from html import escape
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import orjson
@@ -397,7 +397,7 @@ async def item(
     layers: LayersDep,
     responder: ResponderDep,
     crs: Annotated[str | None, Query(description="CRS URI of the geometry (default CRS84).")] = None,
-    f: Annotated[str | None, Query(description="json or html")] = None,
+    f: Annotated[Literal["json", "html"] | None, Query(description="json or html")] = None,
 ) -> Response:
     """One feature by id, as GeoJSON (or HTML)."""
     as_html = wants_html(request, (GEOJSON, JSON))

@@ -15,10 +15,15 @@ from app.deps import ConnDep, PrincipalDep, SettingsDep, json_object, read_acces
 from app.errors import PROBLEMS
 from app.links import base_url, link
 from app.negotiation import GEOJSON, JSON
+from app.openapi import inline_schema
 from app.responses import OrjsonResponse
 from twin.core.errors import InvalidParameter, NotFound
 from twin.planning import imports, rules_service, scenario_service
+from twin.planning.importers.footprints import MAX_VERTICES
+from twin.planning.rules import RuleSet
+from twin.planning.scenarios import MAX_CHANGES, USES
 from twin.planning.store import scenarios as scenario_store
+from twin.planning.uses import MAX_FLOORS
 from twin.platform.keys import require_role
 
 router = APIRouter(tags=["urban planning"])
@@ -128,6 +133,12 @@ async def rule_versions(conn: ConnDep) -> OrjsonResponse:
     status_code=201,
     summary="Replace the zoning rules (an admin key): a new version",
     responses=WRITE_PROBLEMS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline_schema(RuleSet)}},
+        }
+    },
 )
 async def replace_rules(request: Request, who: PrincipalDep, settings: SettingsDep) -> OrjsonResponse:
     """The body is a rule set: `{"version_note": "...", "zone": [{"code", "name", "max_density": {"value",
@@ -145,6 +156,61 @@ async def replace_rules(request: Request, who: PrincipalDep, settings: SettingsD
 
 # -- scenarios -----------------------------------------------------------------------------------------
 ScenarioId = Annotated[int, Path(ge=1, le=2**31 - 1, description="A scenario's id (see /scenarios).")]
+# The changes as twin.planning.scenarios checks them; what no schema can state is answered per change and
+# field: a building not in the baseline or changed twice, a footprint outside Lozenets or too small.
+_FLOORS = {"type": "integer", "minimum": 1, "maximum": MAX_FLOORS}
+_HEIGHT = {"type": "number", "exclusiveMinimum": 0, "maximum": 700}
+_BUILDING = {"type": "integer", "description": "A building's id in /collections/buildings."}
+ADD_CHANGE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["type", "footprint"],
+    "anyOf": [{"required": ["floors"]}, {"required": ["height_m"]}],
+    "properties": {
+        "type": {"type": "string", "enum": ["add"]},
+        "footprint": {
+            "type": "object",
+            "description": "A GeoJSON Polygon, longitude/latitude unless `crs` says otherwise.",
+            "required": ["type", "coordinates"],
+            "properties": {
+                "type": {"type": "string", "enum": ["Polygon"]},
+                "coordinates": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {  # rings: closed, at least four positions
+                        "type": "array",
+                        "minItems": 4,
+                        "maxItems": MAX_VERTICES,
+                        "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}},
+                    },
+                },
+            },
+        },
+        "floors": _FLOORS,
+        "height_m": _HEIGHT,
+        "use": {"type": "string", "enum": list(USES)},
+        "name": {"type": "string", "maxLength": 200},
+        "crs": {"type": "string", "minLength": 1},
+    },
+}
+DEMOLISH_CHANGE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["type", "building"],
+    "properties": {"type": {"type": "string", "enum": ["demolish"]}, "building": _BUILDING},
+}
+HEIGHT_CHANGE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["type", "building"],
+    "anyOf": [{"required": ["floors"]}, {"required": ["height_m"]}],
+    "properties": {
+        "type": {"type": "string", "enum": ["height"]},
+        "building": _BUILDING,
+        "floors": _FLOORS,
+        "height_m": _HEIGHT,
+    },
+}
 SCENARIO_BODY = {
     "requestBody": {
         "required": True,
@@ -152,12 +218,18 @@ SCENARIO_BODY = {
             "application/json": {
                 "schema": {
                     "type": "object",
+                    "additionalProperties": False,
                     "required": ["name", "changes"],
                     "properties": {
-                        "name": {"type": "string"},
-                        "description": {"type": "string"},
+                        "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
+                        "description": {"type": "string", "maxLength": 2000},
                         "transit_date": {"type": "string", "format": "date"},
-                        "changes": {"type": "array", "items": {"type": "object"}},
+                        "changes": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": MAX_CHANGES,
+                            "items": {"oneOf": [ADD_CHANGE, DEMOLISH_CHANGE, HEIGHT_CHANGE]},
+                        },
                     },
                 }
             }

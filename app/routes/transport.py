@@ -22,14 +22,24 @@ from twin.transport.polling import TransitService
 router = APIRouter(prefix="/transport", tags=["public transport"], dependencies=[Depends(read_access)])
 
 
+# The forms the parsers take (twin.transport.metrics), so the document admits what the service does.
+CLOCK = r"([0-3][0-9]|4[0-7]):[0-5][0-9](:[0-5][0-9])?"
 DateQuery = Annotated[
-    str | None, Query(alias="date", description="Service date YYYY-MM-DD (default: today in Sofia).")
+    str | None,
+    Query(
+        alias="date",
+        description="Service date YYYY-MM-DD (default: today in Sofia).",
+        json_schema_extra={"format": "date"},
+    ),
 ]
 WindowQuery = Annotated[
-    str | None, Query(description="HH:MM-HH:MM, hours up to 47 (default: the whole day).")
+    str | None,
+    Query(description="HH:MM-HH:MM, hours up to 47 (default: the whole day).", pattern=f"^{CLOCK}-{CLOCK}$"),
 ]
 NextQuery = Annotated[int, Query(alias="next", ge=0, le=MAX_NEXT, description="Next departures to list.")]
-AfterQuery = Annotated[str | None, Query(description="HH:MM: list the next departures after this time.")]
+AfterQuery = Annotated[
+    str | None, Query(description="HH:MM: list the next departures after this time.", pattern=f"^{CLOCK}$")
+]
 
 
 @router.get(
@@ -123,7 +133,11 @@ async def coverage(
     responder: ResponderDep,
     day: DateQuery = None,
     window: Annotated[
-        str | None, Query(description="HH:MM-HH:MM counted (default: the AM peak 08:15-09:15).")
+        str | None,
+        Query(
+            description="HH:MM-HH:MM counted (default: the AM peak 08:15-09:15).",
+            pattern=f"^{CLOCK}-{CLOCK}$",
+        ),
     ] = None,
     min_departures_per_hour: Annotated[
         float | None, Query(description="Departures per hour a stop needs, 0.1–120 (default 6).")

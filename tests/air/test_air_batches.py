@@ -349,3 +349,17 @@ def test_time_rules_of_a_record(sensors: None, client: httpx.Client, ingest_head
     response = client.post("/air/measurements", json={"measurements": [day, glitch]}, headers=ingest_headers)
     assert response.status_code == 201, response.text
     assert response.json()["inserted"] == 2
+
+
+def test_a_blank_operator_or_network_is_the_default(
+    sensors: None, client: httpx.Client, ingest_headers: dict[str, str]
+) -> None:
+    """A blank operator once reached the table as NULL (a 500, found by the contract test)."""
+    body = {
+        "sensors": [
+            {"id": "test:blank", "name": "Blank", "lon": 23.31, "lat": 42.67, "operator": " ", "network": ""}
+        ]
+    }
+    assert client.post("/air/sensors", json=body, headers=ingest_headers).status_code == 201
+    stored = client.get("/collections/air_stations/items/test:blank").json()["properties"]
+    assert (stored["operator"], stored["network"]) == ("registered through the API", "api")

@@ -231,8 +231,9 @@ def _sensor_row(row: int, record: Any, errors: list[dict[str, Any]]) -> dict[str
     return {
         "id": sensor,
         "name": str(name).strip(),
-        "operator": str(record.get("operator", "registered through the API"))[:200],
-        "network": str(record.get("network", "api"))[:100],
+        # Blank is the default, not an empty value (the table keeps no empty operator or network).
+        "operator": str(record.get("operator") or "").strip()[:200] or "registered through the API",
+        "network": str(record.get("network") or "").strip()[:100] or "api",
         "class": sensor_class,
         "kind": kind,
         "pollutants": "{}",

@@ -193,9 +193,10 @@ async def compliance(
 ) -> dict[str, Any]:
     """Per year: annual mean, data capture, captured days, days above each daily limit, the 90.4th
     percentile and maximum of the daily means, and every limit's status with its source."""
-    if not 1990 <= first <= last <= 2100 or last - first > 50:
+    if not FIRST_YEAR <= first <= last <= LAST_YEAR or last - first > 50:
         raise InvalidParameter(
-            f"years {first} to {last} are not a span of at most 50 years", parameter="year"
+            f"years {first} to {last} are not a span of at most 50 years within {FIRST_YEAR}-{LAST_YEAR}",
+            parameter="year",
         )
     place = await station(conn, station_id)
     kind = await store.series_kind(conn, station_id, pollutant.code)
