@@ -30,6 +30,7 @@ from twin.platform.db import make_async_engine, make_sync_engine
 from twin.platform.logs import configure_logging
 from twin.platform.migrate import head_revision
 from twin.platform.ratelimit import WriteLimiter
+from twin.platform.reads import ReadRoute
 from twin.platform.settings import Settings
 
 CORE_ROUTERS = frozenset({"ogc", "derived", "tiles", "meta", "health", "imports", "map"})
@@ -60,7 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = make_async_engine(settings)
         # Imports run in a worker thread with psycopg (COPY, one transaction); a small pool suffices.
         app.state.sync_engine = make_sync_engine(settings, pool_size=2)
-        app.state.layers = LayerService(settings, app.state.engine, app.state.sync_engine)
+        # Base-layer reads may go to streaming replicas (TWIN_READ_REPLICAS); the rest stays on the primary.
+        reads = ReadRoute(settings, app.state.engine)
+        app.state.layers = LayerService(settings, app.state.engine, app.state.sync_engine, reads)
         app.state.write_limiter = WriteLimiter(settings.write_rate_per_minute, settings.write_burst)
         app.state.responder = Responder(
             ResponseCache(settings.response_cache_mb * 2**20), settings.http_max_age

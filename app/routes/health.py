@@ -24,10 +24,17 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz", summary="The process is alive")
 async def healthz(request: Request) -> dict[str, Any]:
     """The process is alive (says nothing about the database), with its response cache: the answers it
-    holds (`entries`) and how many requests they answered (`hits`)."""
+    holds (`entries`) and how many requests they answered (`hits`); and its read replicas, when set: each
+    one's state, lag and reads served."""
     responder = getattr(request.app.state, "responder", None)
     cache = {"entries": len(responder.cache), "hits": responder.cache.hits} if responder is not None else None
-    return {"status": "alive", "response_cache": cache}
+    return {"status": "alive", "response_cache": cache, "read_replicas": _replicas(request)}
+
+
+def _replicas(request: Request) -> dict[str, Any] | None:
+    """The read replicas' states (host:port/database, no password), or None when none are configured."""
+    layers = getattr(request.app.state, "layers", None)
+    return None if layers is None else layers.reads.status()  # type: ignore[no-any-return]
 
 
 @router.get(
@@ -37,7 +44,8 @@ async def healthz(request: Request) -> dict[str, Any]:
 )
 async def readyz(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
     """Ready: the database answers, migrations are at head and the pilots' data (Lozenets) is loaded;
-    503 otherwise."""
+    503 otherwise. The read replicas are shown, but one that lags or fails does not make it 503: the
+    primary answers its reads."""
     head: str = request.app.state.head_revision
     required = [p.readiness for p in pilots() if p.readiness is not None]
     checks: dict[str, Any] = {"database": "ok", "schema": None, **{r.name: None for r in required}}
@@ -46,6 +54,8 @@ async def readyz(request: Request, engine: EngineDep, settings: SettingsDep) -> 
     layers = getattr(request.app.state, "layers", None)
     listening = layers is not None and await layers.versions.probe(partial(send_notice, engine))
     checks["change_feed"] = "listening" if listening else "reconnecting"
+    # Informational too: a replica that lags or fails takes no reads, the primary answers them.
+    checks["read_replicas"] = _replicas(request)
     try:
         async with asyncio.timeout(settings.db_connect_timeout + 2):
             async with engine.connect() as conn:

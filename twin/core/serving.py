@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, RowMapping
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from twin.core.catalog import store as catalog_store
 from twin.core.catalog.model import Catalog, Collection
@@ -33,9 +33,12 @@ from twin.core.imports import store as import_runs
 from twin.core.registry import derived_layers
 from twin.core.versions import LayerVersions, announce
 from twin.platform.db import connect, database_url, libpq_url
+from twin.platform.reads import ReadRoute
 from twin.platform.settings import Settings
 
 log = logging.getLogger("twin.serving")
+
+T = TypeVar("T")
 
 BOUND_TTL_SECONDS = 60.0
 """How long a known derived result is trusted without asking the database (results used within
@@ -69,10 +72,15 @@ class DerivedChoice:
 
 
 class LayerService:
-    def __init__(self, settings: Settings, engine: AsyncEngine, sync_engine: Engine) -> None:
+    def __init__(
+        self, settings: Settings, engine: AsyncEngine, sync_engine: Engine, reads: ReadRoute | None = None
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.sync_engine = sync_engine
+        # Base-layer reads may go to a streaming replica; everything else stays on `engine`, the primary.
+        self.reads = reads or ReadRoute(settings, engine)
+        self._known_fingerprint: str | None = None
         self.versions = LayerVersions(
             libpq_url(database_url(settings)),
             self._read_fingerprint,
@@ -88,6 +96,7 @@ class LayerService:
         self._computations: dict[str, dict[str, Any] | None] = {}
 
     async def start(self) -> None:
+        self.reads.start()
         self.versions.start()
         try:
             await anyio.to_thread.run_sync(self._register_derived)
@@ -106,10 +115,18 @@ class LayerService:
 
     async def stop(self) -> None:
         await self.versions.stop()
+        await self.reads.stop()
 
     async def _read_fingerprint(self) -> str:
+        """The fingerprint on the primary. Every way this process learns of a change passes here (the
+        change feed's notices, a request while it is not listening, its own writes): a new one moves the
+        replicas' barrier before anyone can serve under it."""
         async with connect(self.engine) as conn:
-            return await catalog_store.fingerprint(conn)
+            fingerprint = await catalog_store.fingerprint(conn)
+        if fingerprint != self._known_fingerprint:
+            await self.reads.changed()
+            self._known_fingerprint = fingerprint
+        return fingerprint
 
     async def catalog(self) -> Catalog:
         """The catalog as of now: rebuilt only when a layer was added or got new data."""
@@ -124,7 +141,9 @@ class LayerService:
             return self._catalog
 
     async def after_write(self) -> None:
-        """Called by this process after it changed data, before answering: no stale read follows."""
+        """Called by this process after it changed data, before answering: no stale read follows (not
+        from a replica either, even for a write that leaves the fingerprint as it was)."""
+        await self.reads.changed()
         await self.versions.refresh()
 
     # -- derived layers ----------------------------------------------------------------------------
@@ -250,23 +269,16 @@ class LayerService:
             derived_fields=self.derived_fields(collection),
         )
 
+    async def _read(self, collection: Collection, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """A base layer's rows may come from a replica; a derived result is read on the primary, where it
+        was computed and written just before."""
+        return await self.reads.read(work, prefer_replica=collection.derived is None)
+
     async def page(self, collection: Collection, query: ItemsQuery) -> Page:
         backwards = query.cursor is not None and not query.cursor.forward
-        async with connect(self.engine) as conn:
-            row = await features_store.read_page(conn, collection, query)
-            fetched = int(row["fetched"])
-            more = fetched > query.limit
-            returned = min(fetched, query.limit)
-            # numberMatched: carried by the cursor on later pages; an unfilled first page is its own
-            # count; otherwise counted once, on the first page, for layers small enough.
-            if query.cursor is not None:
-                matched = query.cursor.matched
-            elif not more:
-                matched = returned
-            elif collection.row_estimate <= self.settings.exact_count_max:
-                matched = await features_store.count(conn, collection, query)
-            else:
-                matched = None
+        row, returned, more, matched = await self._read(
+            collection, lambda conn: self._page_rows(conn, collection, query)
+        )
         first, last = (
             (row["scan_last"], row["scan_first"]) if backwards else (row["scan_first"], row["scan_last"])
         )
@@ -277,9 +289,30 @@ class LayerService:
             prev_cursor = from_keys(first, False, matched, query.digest).encode()
         return Page(row["features"] or "", returned, matched, next_cursor, prev_cursor)
 
+    async def _page_rows(
+        self, conn: AsyncConnection, collection: Collection, query: ItemsQuery
+    ) -> tuple[RowMapping, int, bool, int | None]:
+        """The page's row, features returned, whether more follow, and numberMatched."""
+        row = await features_store.read_page(conn, collection, query)
+        fetched = int(row["fetched"])
+        more = fetched > query.limit
+        returned = min(fetched, query.limit)
+        # numberMatched: carried by the cursor on later pages; an unfilled first page is its own
+        # count; otherwise counted once, on the first page, for layers small enough.
+        if query.cursor is not None:
+            matched = query.cursor.matched
+        elif not more:
+            matched = returned
+        elif collection.row_estimate <= self.settings.exact_count_max:
+            matched = await features_store.count(conn, collection, query)
+        else:
+            matched = None
+        return row, returned, more, matched
+
     async def feature(self, collection: Collection, feature_id: str, crs: Crs) -> str:
-        async with connect(self.engine) as conn:
-            found = await features_store.read_feature(conn, collection, feature_id, crs)
+        found = await self._read(
+            collection, lambda conn: features_store.read_feature(conn, collection, feature_id, crs)
+        )
         if found is None:
             raise NotFound(
                 f"collection {collection.id!r} has no feature {feature_id!r}", featureId=feature_id
@@ -287,5 +320,7 @@ class LayerService:
         return found
 
     async def tile(self, collection: Collection, z: int, x: int, y: int) -> bytes:
-        async with connect(self.engine) as conn:
-            return await features_store.read_tile(conn, collection, z, x, y, self.settings.tile_max_features)
+        return await self._read(
+            collection,
+            lambda conn: features_store.read_tile(conn, collection, z, x, y, self.settings.tile_max_features),
+        )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,6 +87,21 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(
         default=3.0, gt=0, le=60, description="Seconds to wait for a database connection."
     )
+    read_replicas: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Streaming replicas of the database for base-layer reads: postgresql:// URLs, "
+        "comma-separated; empty (the default) for none. Writes, imports and the change feed stay on the "
+        "primary; a replica that lags, fails or has not replayed a change this process knows of is skipped.",
+    )
+    replica_max_lag_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="A replica further behind the primary than this many seconds takes no reads.",
+    )
+    replica_check_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="Seconds between two checks of the replicas' replay position."
+    )
     fetch_retries: int = Field(
         default=3,
         ge=0,
@@ -135,6 +150,13 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("read_replicas", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("home", "pg_dir", "sources_dir", "manifest")
     @classmethod
