@@ -19,6 +19,7 @@ from twin.core.errors import (
     DatabaseUnavailable,
     InvalidParameter,
     NotFound,
+    Overloaded,
     TooManyRequests,
     TwinError,
     Unauthorized,
@@ -53,7 +54,9 @@ def problem_response(
 
 def _from_twin_error(request: Request, exc: TwinError) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="lozenets-twin"'} if isinstance(exc, Unauthorized) else None
-    if isinstance(exc, DatabaseUnavailable):
+    if isinstance(exc, Overloaded):
+        headers = {"Retry-After": "1"}  # busy, not down: a moment later there is room
+    elif isinstance(exc, DatabaseUnavailable):
         headers = {"Retry-After": "5"}
     elif isinstance(exc, TooManyRequests):
         headers = {"Retry-After": str(exc.retry_after_s)}

@@ -74,7 +74,8 @@ READ_PROBLEMS = {
     "400": "A parameter the API cannot use (named in `parameter`)",
     "404": "No such resource",
     "406": "The Accept header allows none of the representations on offer",
-    "503": "The database cannot be reached or is being replaced; try again after Retry-After",
+    "503": "The database cannot be reached, or every connection is busy and the queue for them full; try "
+    "again after Retry-After",
 }
 WRITE_PROBLEMS = {
     **READ_PROBLEMS,

@@ -430,7 +430,7 @@ async def _estimate(
     f: str | None,
     method: str,
 ) -> Response:
-    geometry = edr.parse_coords(coords, kind)
+    geometry = edr.parse_coords(coords, kind, request.app.state.settings.geometry_max_vertices)
     pollutants = edr.parse_parameters(parameter_names, ("PM10",))
     output = _format_of(f)
     version = await _measurements_version(layers)

@@ -17,6 +17,7 @@ from twin.core.errors import DatabaseUnavailable, NotReady
 from twin.core.health import database_state
 from twin.core.registry import pilots
 from twin.core.versions import send_notice
+from twin.platform.db import admission_of
 
 router = APIRouter(tags=["health"])
 
@@ -24,11 +25,23 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz", summary="The process is alive")
 async def healthz(request: Request) -> dict[str, Any]:
     """The process is alive (says nothing about the database), with its response cache: the answers it
-    holds (`entries`) and how many requests they answered (`hits`); and its read replicas, when set: each
-    one's state, lag and reads served."""
+    holds (`entries`, `bytes`) and how many requests they answered (`hits`); its database admission (the
+    requests waiting for a connection, and those refused); and its read replicas, when set: each one's
+    state, lag and reads served."""
     responder = getattr(request.app.state, "responder", None)
-    cache = {"entries": len(responder.cache), "hits": responder.cache.hits} if responder is not None else None
-    return {"status": "alive", "response_cache": cache, "read_replicas": _replicas(request)}
+    cache = (
+        {"entries": len(responder.cache), "bytes": responder.cache.size, "hits": responder.cache.hits}
+        if responder is not None
+        else None
+    )
+    engine = getattr(request.app.state, "engine", None)
+    admission = admission_of(engine) if engine is not None else None
+    return {
+        "status": "alive",
+        "response_cache": cache,
+        "database_admission": admission.status() if admission is not None else None,
+        "read_replicas": _replicas(request),
+    }
 
 
 def _replicas(request: Request) -> dict[str, Any] | None:
@@ -95,7 +108,11 @@ async def readyz(request: Request, engine: EngineDep, settings: SettingsDep) -> 
             checks=checks,
         )
     responder = getattr(request.app.state, "responder", None)
-    cache = {"entries": len(responder.cache), "hits": responder.cache.hits} if responder is not None else None
+    cache = (
+        {"entries": len(responder.cache), "bytes": responder.cache.size, "hits": responder.cache.hits}
+        if responder is not None
+        else None
+    )
     return OrjsonResponse(
         {"status": "ready", "checks": checks, "layers": state["layers"], "response_cache": cache},
         headers={"Cache-Control": "no-store"},

@@ -19,7 +19,6 @@ from app.openapi import inline_schema
 from app.responses import OrjsonResponse
 from twin.core.errors import InvalidParameter, NotFound
 from twin.planning import imports, rules_service, scenario_service
-from twin.planning.importers.footprints import MAX_VERTICES
 from twin.planning.rules import RuleSet
 from twin.planning.scenarios import MAX_CHANGES, USES
 from twin.planning.store import scenarios as scenario_store
@@ -82,7 +81,9 @@ async def import_buildings(
         request,
         settings,
         name,
-        lambda path: imports.import_buildings(engine, path, name, f"api-key:{who.key_id}"),
+        lambda path: imports.import_buildings(
+            engine, path, name, f"api-key:{who.key_id}", settings.geometry_max_vertices
+        ),
     )
     await request.app.state.layers.after_write()
     return OrjsonResponse(result, status_code=201 if result["status"] == "succeeded" else 200)
@@ -170,7 +171,8 @@ ADD_CHANGE = {
         "type": {"type": "string", "enum": ["add"]},
         "footprint": {
             "type": "object",
-            "description": "A GeoJSON Polygon, longitude/latitude unless `crs` says otherwise.",
+            "description": "A GeoJSON Polygon, longitude/latitude unless `crs` says otherwise; at most "
+            "TWIN_GEOMETRY_MAX_VERTICES vertices (5,000 by default).",
             "required": ["type", "coordinates"],
             "properties": {
                 "type": {"type": "string", "enum": ["Polygon"]},
@@ -180,7 +182,6 @@ ADD_CHANGE = {
                     "items": {  # rings: closed, at least four positions
                         "type": "array",
                         "minItems": 4,
-                        "maxItems": MAX_VERTICES,
                         "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}},
                     },
                 },
@@ -280,7 +281,7 @@ async def create_scenario(request: Request, who: PrincipalDep, settings: Setting
     body = await json_object(request, settings.body_max_kb * 1024)
     engine = request.app.state.sync_engine
     created = await anyio.to_thread.run_sync(
-        lambda: scenario_service.create(engine, body, f"api-key:{who.key_id}")
+        lambda: scenario_service.create(engine, body, f"api-key:{who.key_id}", settings.geometry_max_vertices)
     )
     await request.app.state.layers.after_write()
     return OrjsonResponse(
@@ -345,7 +346,12 @@ async def replace_scenario(
     engine = request.app.state.sync_engine
     updated = await anyio.to_thread.run_sync(
         lambda: scenario_service.replace(
-            engine, scenario_id, body, f"api-key:{who.key_id}", int(expected) if expected else None
+            engine,
+            scenario_id,
+            body,
+            f"api-key:{who.key_id}",
+            int(expected) if expected else None,
+            settings.geometry_max_vertices,
         )
     )
     await request.app.state.layers.after_write()

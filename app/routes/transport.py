@@ -140,14 +140,17 @@ async def coverage(
         ),
     ] = None,
     min_departures_per_hour: Annotated[
-        float | None, Query(description="Departures per hour a stop needs, 0.1–120 (default 6).")
+        float | None,
+        Query(ge=0.1, le=120, description="Departures per hour a stop needs, 0.1–120 (default 6)."),
     ] = None,
     walk_m: Annotated[
-        int | None, Query(description="Walking distance, metres, 50–2000 (default 400).")
+        int | None, Query(ge=50, le=2000, description="Walking distance, metres, 50–2000 (default 400).")
     ] = None,
     detour_factor: Annotated[
         float | None,
-        Query(description="Street / straight-line distance off the street graph, 1–2 (default 1.2)."),
+        Query(
+            ge=1, le=2, description="Street / straight-line distance off the street graph, 1–2 (default 1.2)."
+        ),
     ] = None,
     street_graph: Annotated[
         bool | None,

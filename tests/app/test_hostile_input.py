@@ -5,14 +5,21 @@ problem+json (or an honest empty answer), nothing executed, nothing stored."""
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
+import shapely
 from sqlalchemy import Engine, text
 
+from app.main import create_app
 from tests.support.api import MakeKey, assert_problem
+from tests.support.live import LiveServer
+from twin.core.errors import InvalidParameter
+from twin.planning.scenarios import check_changes
+from twin.platform.settings import Settings
 
 INJECTIONS = (
     "1; DROP TABLE layer; --",
@@ -143,3 +150,40 @@ def test_an_archive_that_climbs_out_of_itself_is_refused(
             conn.execute(text("SELECT count(*) FROM import_run WHERE status = 'succeeded'")).scalar_one()
             == runs
         )
+
+
+def _ring(vertices: int) -> str:
+    """A closed ring of `vertices` positions around a point in Lozenets (a regular polygon)."""
+    points = [
+        (
+            23.325 + 0.001 * math.cos(2 * math.pi * i / (vertices - 1)),
+            42.670 + 0.001 * math.sin(2 * math.pi * i / (vertices - 1)),
+        )
+        for i in range(vertices - 1)
+    ]
+    return ", ".join(f"{x:.6f} {y:.6f}" for x, y in [*points, points[0]])
+
+
+def test_geometries_past_the_vertex_limit_are_refused(settings: Settings, engine: Engine) -> None:
+    """TWIN_GEOMETRY_MAX_VERTICES bounds a geometry sent in a query (EDR coords) and a scenario's
+    footprint; here set to 10."""
+    small = settings.model_copy(update={"geometry_max_vertices": 10})
+    with LiveServer(create_app(small)) as live, httpx.Client(base_url=live.url) as http:
+        within = http.get("/edr/collections/air_quality/area", params={"coords": f"POLYGON(({_ring(10)}))"})
+        assert within.status_code != 400 or "vertices" not in within.text, within.text
+        past = http.get("/edr/collections/air_quality/area", params={"coords": f"POLYGON(({_ring(11)}))"})
+        problem = assert_problem(past, 400, "11 vertices; at most 10")
+        assert problem["parameter"] == "coords"
+    district = shapely.box(23.30, 42.63, 23.35, 42.69)
+    footprint = {
+        "type": "Polygon",
+        "coordinates": [[list(map(float, p.split())) for p in _ring(11).split(", ")]],
+    }
+    with pytest.raises(InvalidParameter) as refused:
+        check_changes(
+            [{"type": "add", "footprint": footprint, "floors": 5}], set(), district, max_vertices=10
+        )
+    assert refused.value.extensions["errors"] == [
+        {"change": 0, "field": "footprint", "message": "11 vertices; at most 10 (TWIN_GEOMETRY_MAX_VERTICES)"}
+    ]
+    assert check_changes([{"type": "add", "footprint": footprint, "floors": 5}], set(), district, 11)

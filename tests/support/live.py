@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
+from collections.abc import Coroutine
 from types import TracebackType
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
+
+T = TypeVar("T")
 
 
 class LiveServer:
@@ -39,3 +44,8 @@ class LiveServer:
         self._server.should_exit = True
         self._thread.join(timeout=30)
         self._socket.close()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run `coroutine` in the server's own event loop (where its app state lives) and wait for it."""
+        loop = self._server.servers[0].get_loop()
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=30)

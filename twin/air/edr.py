@@ -73,12 +73,18 @@ def parse_parameters(text: str | None, default: Sequence[str]) -> list[Pollutant
     return found
 
 
-def parse_coords(text: str, kind: str) -> shapely.Geometry:
+def parse_coords(text: str, kind: str, max_vertices: int = 5_000) -> shapely.Geometry:
     """A WKT POINT (position) or POLYGON/MULTIPOLYGON (area) in CRS84, checked."""
     try:
         geometry = shapely.from_wkt(text)
     except shapely.errors.GEOSException as exc:
         raise InvalidParameter(f"coords is not WKT: {exc}", parameter="coords") from exc
+    vertices = shapely.get_num_coordinates(geometry) if geometry is not None else 0
+    if vertices > max_vertices:
+        raise InvalidParameter(
+            f"coords has {vertices:,} vertices; at most {max_vertices:,} (TWIN_GEOMETRY_MAX_VERTICES)",
+            parameter="coords",
+        )
     wanted = ("Point",) if kind == "position" else ("Polygon", "MultiPolygon")
     if geometry is None or geometry.geom_type not in wanted:
         raise InvalidParameter(

@@ -52,3 +52,8 @@ class ResponseCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def size(self) -> int:
+        """Bytes of the bodies held (at most the limit it was made with)."""
+        return self._size

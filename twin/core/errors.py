@@ -120,6 +120,14 @@ class DatabaseUnavailable(TwinError):
     title = "Database unavailable"
 
 
+class Overloaded(DatabaseUnavailable):
+    """Every database connection of this worker is busy and the queue for them is full, or a request
+    waited its longest: refused on purpose, early, with Retry-After, rather than left to time out."""
+
+    slug = "overloaded"
+    title = "Service busy"
+
+
 class NotReady(TwinError):
     """The database answers, but the schema is not at head or Lozenets is not loaded yet."""
 
@@ -148,6 +156,7 @@ PROBLEM_TYPES: tuple[type[TwinError], ...] = (
     UnsupportedMediaType,
     TooManyRequests,
     DatabaseUnavailable,
+    Overloaded,
     NotReady,
     TwinError,
 )

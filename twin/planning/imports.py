@@ -28,7 +28,7 @@ from twin.core.imports import store as runs
 from twin.core.versions import announce
 from twin.planning import store
 from twin.planning.importers import city3d, osm, tabular
-from twin.planning.importers.footprints import RawBuilding, crs_of, normalise
+from twin.planning.importers.footprints import MAX_VERTICES, RawBuilding, crs_of, normalise
 from twin.planning.importers.loaders import (
     BUILDINGS_LAYER,
     COVERAGE_LAYER,
@@ -89,7 +89,9 @@ def read_file(path: Path, name: str) -> Read:
     )
 
 
-def import_buildings(engine: Engine, path: Path, name: str, triggered_by: str) -> dict[str, Any]:
+def import_buildings(
+    engine: Engine, path: Path, name: str, triggered_by: str, max_vertices: int = MAX_VERTICES
+) -> dict[str, Any]:
     """Import a user's real buildings; every problem is a 4xx and nothing is stored."""
     if path.stat().st_size > MAX_FILE_MB * 1024 * 1024:
         raise InvalidParameter(f"{name} is larger than {MAX_FILE_MB} MB", parameter="file")
@@ -102,7 +104,7 @@ def import_buildings(engine: Engine, path: Path, name: str, triggered_by: str) -
         run_id = runs.start_run(conn, IMPORT_LOADER, triggered_by)
         area, neighbourhoods = district_context(conn)
         district_wgs84 = gpd.GeoSeries([area], crs=32634).to_crs(4326).iloc[0]
-        buildings, outside = normalise(read.buildings, read.crs, name, district_wgs84, origin)
+        buildings, outside = normalise(read.buildings, read.crs, name, district_wgs84, origin, max_vertices)
         buildings["neighbourhood"] = neighbourhood_of(buildings, neighbourhoods).to_numpy()
         metric = buildings.to_crs(32634)
         cover = shapely.intersection(

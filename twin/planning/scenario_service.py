@@ -19,6 +19,7 @@ from twin.core.errors import Conflict, InvalidParameter, NotFound, NotReady
 from twin.core.grids import parts_with_rest
 from twin.core.versions import announce
 from twin.planning import indicators, report, rules_service, scenarios, store, walking
+from twin.planning.importers.footprints import MAX_VERTICES
 from twin.planning.importers.loaders import SCENARIOS_LAYER
 from twin.platform.clock import today_in_sofia
 from twin.questions import AIR_QUALITY, TRANSIT
@@ -61,7 +62,7 @@ def baseline(conn: Connection) -> gpd.GeoDataFrame:
 
 
 def compute(
-    conn: Connection, changes_in: Any, service_day: dt.date
+    conn: Connection, changes_in: Any, service_day: dt.date, max_vertices: int = MAX_VERTICES
 ) -> tuple[list[dict[str, Any]], dict[str, Any], bytes]:
     """(the checked changes, the report, the footprints they touch in WGS 84 as WKB)."""
     inputs = DatabaseInputs(conn, registry.providers())
@@ -71,7 +72,7 @@ def compute(
     except LookupError as exc:  # a twin not loaded yet: nothing to propose against
         raise NotReady(f"proposals need the district and the buildings loaded first: {exc}") from exc
     district_wgs84 = gpd.GeoSeries([district], crs=32634).to_crs(4326).iloc[0]
-    changes = scenarios.check_changes(changes_in, set(stock["id"].astype(int)), district_wgs84)
+    changes = scenarios.check_changes(changes_in, set(stock["id"].astype(int)), district_wgs84, max_vertices)
     proposed = scenarios.apply_changes(stock, changes)
     found = report.report(
         stock.assign(changed="unchanged"), proposed, changes, context(conn, inputs, service_day)
@@ -131,17 +132,24 @@ def _published(conn: Connection) -> dict[str, int]:
     return versions
 
 
-def create(engine: Engine, body: dict[str, Any], created_by: str) -> dict[str, Any]:
+def create(
+    engine: Engine, body: dict[str, Any], created_by: str, max_vertices: int = MAX_VERTICES
+) -> dict[str, Any]:
     name, description, changes_in, day = _body(body)
     with engine.begin() as conn:
-        changes, found, area = compute(conn, changes_in, day)
+        changes, found, area = compute(conn, changes_in, day, max_vertices)
         row = store.scenarios.insert(conn, name, description, changes, found, created_by, area)
         _published(conn)
     return {**row, "name": name, "report": found}
 
 
 def replace(
-    engine: Engine, scenario_id: int, body: dict[str, Any], created_by: str, expected_version: int | None
+    engine: Engine,
+    scenario_id: int,
+    body: dict[str, Any],
+    created_by: str,
+    expected_version: int | None,
+    max_vertices: int = MAX_VERTICES,
 ) -> dict[str, Any]:
     name, description, changes_in, day = _body(body)
     with engine.begin() as conn:
@@ -152,7 +160,7 @@ def replace(
             raise Conflict(
                 f"scenario {scenario_id} is at version {current}, not {expected_version}: read it again"
             )
-        changes, found, area = compute(conn, changes_in, day)
+        changes, found, area = compute(conn, changes_in, day, max_vertices)
         row = store.scenarios.update(
             conn, scenario_id, name, description, changes, found, area, expected_version
         )

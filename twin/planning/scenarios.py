@@ -47,7 +47,9 @@ class Problem:
         return {"change": self.change, "field": self.field, "message": self.message}
 
 
-def check_changes(changes: Any, baseline_ids: set[int], district_wgs84: Any) -> list[dict[str, Any]]:
+def check_changes(
+    changes: Any, baseline_ids: set[int], district_wgs84: Any, max_vertices: int = MAX_VERTICES
+) -> list[dict[str, Any]]:
     """The changes, normalised (footprints as WGS 84 GeoJSON, floors and height both set); or a 400
     naming every problem by change and field."""
     if not isinstance(changes, list) or not 1 <= len(changes) <= MAX_CHANGES:
@@ -57,7 +59,7 @@ def check_changes(changes: Any, baseline_ids: set[int], district_wgs84: Any) -> 
     touched: dict[int, int] = {}
     shapely.prepare(district_wgs84)
     for index, change in enumerate(changes):
-        found = _check(index, change, baseline_ids, district_wgs84, problems, touched)
+        found = _check(index, change, baseline_ids, district_wgs84, problems, touched, max_vertices)
         if found is not None:
             normal.append(found)
     if problems:
@@ -78,6 +80,7 @@ def _check(
     district: Any,
     problems: list[Problem],
     touched: dict[int, int],
+    max_vertices: int,
 ) -> dict[str, Any] | None:
     def fail(field: str, message: str) -> None:
         problems.append(Problem(index, field, message))
@@ -131,13 +134,13 @@ def _check(
         if name is not None and (not isinstance(name, str) or len(name) > 200):
             fail("name", "a text of at most 200 characters")
         result["name"] = name
-        footprint = _footprint(change.get("footprint"), change.get("crs"), district, fail)
+        footprint = _footprint(change.get("footprint"), change.get("crs"), district, fail, max_vertices)
         if footprint is not None:
             result["footprint"] = shapely.geometry.mapping(footprint)
     return None if any(p.change == index for p in problems) else result
 
 
-def _footprint(value: Any, crs: Any, district: Any, fail: Any) -> Any:
+def _footprint(value: Any, crs: Any, district: Any, fail: Any, max_vertices: int) -> Any:
     if not isinstance(value, dict):
         fail("footprint", "a GeoJSON Polygon is required")
         return None
@@ -149,8 +152,12 @@ def _footprint(value: Any, crs: Any, district: Any, fail: Any) -> Any:
     if geometry.geom_type != "Polygon":
         fail("footprint", f"a footprint is a Polygon, got {geometry.geom_type}")
         return None
-    if shapely.get_num_coordinates(geometry) > MAX_VERTICES:
-        fail("footprint", f"{shapely.get_num_coordinates(geometry):,} vertices; at most {MAX_VERTICES:,}")
+    if shapely.get_num_coordinates(geometry) > max_vertices:
+        fail(
+            "footprint",
+            f"{shapely.get_num_coordinates(geometry):,} vertices; at most {max_vertices:,} "
+            "(TWIN_GEOMETRY_MAX_VERTICES)",
+        )
         return None
     if crs is not None:
         try:

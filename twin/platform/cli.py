@@ -400,6 +400,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         workers=workers or settings.workers,
+        loop=settings.loop,
         log_config=None,
         access_log=False,
         proxy_headers=True,

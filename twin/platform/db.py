@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +13,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from twin.core.errors import ClusterError, DatabaseUnavailable
+from twin.core.errors import ClusterError, DatabaseUnavailable, Overloaded
 from twin.platform.settings import Settings
 
 
@@ -55,9 +58,64 @@ def make_sync_engine(settings: Settings, url: URL | None = None, *, pool_size: i
     )
 
 
+class Admission:
+    """How much database work one worker runs at once, and how much may wait for it.
+
+    The pool alone queues every request that finds its connections busy, without bound, and fails one
+    only after TWIN_DB_CONNECT_TIMEOUT: under a burst, load was shed by accident of the pool's size, late,
+    after the client had given up. Here a request takes a slot (as many as the pool has connections,
+    overflow included) in arrival order; one that finds `queue` others waiting is refused at once, and
+    one that waited `wait_s` is refused then: a 503 with Retry-After, only when truly saturated."""
+
+    def __init__(self, capacity: int, queue: int, wait_s: float) -> None:
+        self.capacity = capacity
+        self.queue = queue
+        self.wait_s = wait_s
+        self._slots = asyncio.Semaphore(capacity)
+        self.waiting = 0
+        self.refused = 0
+
+    @asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        if self._slots.locked():
+            if self.waiting >= self.queue:
+                self.refused += 1
+                raise Overloaded(
+                    f"all {self.capacity} database connections are busy and {self.waiting} requests wait "
+                    "for one; try again in a second"
+                )
+            self.waiting += 1
+            try:
+                async with asyncio.timeout(self.wait_s):
+                    await self._slots.acquire()
+            except TimeoutError as exc:
+                self.refused += 1
+                raise Overloaded(
+                    f"no database connection came free within {self.wait_s:g} s; try again in a second"
+                ) from exc
+            finally:
+                self.waiting -= 1
+        else:
+            await self._slots.acquire()
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def status(self) -> dict[str, int]:
+        return {"capacity": self.capacity, "waiting": self.waiting, "refused": self.refused}
+
+
+_admissions: weakref.WeakKeyDictionary[AsyncEngine, Admission] = weakref.WeakKeyDictionary()
+
+
+def admission_of(engine: AsyncEngine) -> Admission | None:
+    return _admissions.get(engine)
+
+
 def make_async_engine(settings: Settings, url: URL | None = None) -> AsyncEngine:
     url = url or database_url(settings)
-    return create_async_engine(
+    engine = create_async_engine(
         with_driver(url, "asyncpg"),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
@@ -68,16 +126,24 @@ def make_async_engine(settings: Settings, url: URL | None = None) -> AsyncEngine
         isolation_level="AUTOCOMMIT",
         connect_args={"timeout": settings.db_connect_timeout},
     )
+    # The pool holds db_pool_size connections and as many overflow ones: that many may work at once.
+    _admissions[engine] = Admission(
+        2 * settings.db_pool_size, settings.db_queue_max, settings.db_queue_seconds
+    )
+    return engine
 
 
 @asynccontextmanager
 async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection; a database that cannot be reached becomes DatabaseUnavailable (503)."""
-    try:
-        conn = await engine.connect()
-    except (OSError, TimeoutError, DBAPIError) as exc:
-        raise DatabaseUnavailable("the database cannot be reached; try again shortly") from exc
-    try:
-        yield conn
-    finally:
-        await conn.close()
+    """A pooled connection, once the engine's admission lets the request in (Overloaded, a 503, when it
+    does not); a database that cannot be reached becomes DatabaseUnavailable (503)."""
+    admission = _admissions.get(engine)
+    async with admission.admitted() if admission is not None else contextlib.nullcontext():
+        try:
+            conn = await engine.connect()
+        except (OSError, TimeoutError, DBAPIError) as exc:
+            raise DatabaseUnavailable("the database cannot be reached; try again shortly") from exc
+        try:
+            yield conn
+        finally:
+            await conn.close()

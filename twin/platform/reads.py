@@ -31,7 +31,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from twin.core.errors import DatabaseUnavailable
+from twin.core.errors import DatabaseUnavailable, Overloaded
 from twin.platform.db import connect, make_async_engine
 from twin.platform.settings import Settings
 
@@ -183,6 +183,8 @@ class ReadRoute:
     def _fall_back(self, replica: Replica, exc: BaseException) -> bool:
         """Whether the read may be done again on the primary; a replica that went away is marked down."""
         sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+        if isinstance(exc, Overloaded):  # its queue is full: busy, not gone
+            return True
         gone = (
             isinstance(exc, DatabaseUnavailable | OSError | InterfaceError)
             or sqlstate.startswith(("08", "57P"))

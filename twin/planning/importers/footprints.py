@@ -25,6 +25,7 @@ from twin.core.errors import SourceError
 from twin.planning.uses import MAX_FLOORS, floors_and_height, use_of
 
 MAX_VERTICES = 5_000
+"""The default of TWIN_GEOMETRY_MAX_VERTICES."""
 """Vertices of one footprint, at most (the largest real footprint in the window has 151)."""
 MAX_BUILDINGS = 500_000
 SOFIA_BOX = (22.9, 42.4, 23.8, 42.95)
@@ -87,7 +88,12 @@ def crs_of(text: str | int | None, name: str) -> CRS:
 
 
 def normalise(
-    raw: Iterable[RawBuilding], crs: CRS, name: str, district: Any, origin: str
+    raw: Iterable[RawBuilding],
+    crs: CRS,
+    name: str,
+    district: Any,
+    origin: str,
+    max_vertices: int = MAX_VERTICES,
 ) -> tuple[gpd.GeoDataFrame, int]:
     """Check and normalise; (rows in WGS 84 ready for the building table, footprints left out as
     outside the district). `district` is the district polygon in EPSG:4326."""
@@ -98,7 +104,7 @@ def normalise(
     for count, building in enumerate(raw, start=1):
         if count > MAX_BUILDINGS:
             raise SourceError(f"{name}: more than {MAX_BUILDINGS:,} buildings in one file")
-        found = _check(building, to_wgs84, problems, seen)
+        found = _check(building, to_wgs84, problems, seen, max_vertices)
         if found is not None:
             rows.append(found)
     if problems:
@@ -120,7 +126,7 @@ def normalise(
 
 
 def _check(
-    building: RawBuilding, to_wgs84: Transformer, problems: list[Problem], seen: set[str]
+    building: RawBuilding, to_wgs84: Transformer, problems: list[Problem], seen: set[str], max_vertices: int
 ) -> dict[str, Any] | None:
     where = building.ref
 
@@ -136,8 +142,8 @@ def _check(
         fail(f"a footprint must be a polygon, got {getattr(geometry, 'geom_type', 'nothing')}")
         return None
     vertices = shapely.get_num_coordinates(geometry)
-    if vertices > MAX_VERTICES:
-        fail(f"{vertices:,} vertices; at most {MAX_VERTICES:,}")
+    if vertices > max_vertices:
+        fail(f"{vertices:,} vertices; at most {max_vertices:,} (TWIN_GEOMETRY_MAX_VERTICES)")
         return None
     coords = shapely.get_coordinates(geometry)
     lon, lat = to_wgs84.transform(coords[:, 0], coords[:, 1])
