@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
+from tests.support.databases import ProcessServer
 from twin.core.imports.manifest import Manifest, load_manifest
 from twin.core.imports.runner import run_import
 from twin.core.registry import loaders
@@ -27,6 +28,7 @@ def _wait_for(check: object, seconds: float = 2.0) -> float:
 
 def test_an_import_is_visible_at_once_everywhere(
     client: httpx.Client,
+    process_server: ProcessServer,
     engine: Engine,
     settings: Settings,
     manifest: Manifest,
@@ -57,8 +59,19 @@ def test_an_import_is_visible_at_once_everywhere(
     new_manifest.write_text(text, encoding="utf-8")
     edition = settings.model_copy(update={"sources_dir": mirror_copy, "manifest": new_manifest})
     try:
+        other = httpx.Client(base_url=process_server.url)  # another service process on the same primary
+        old_name = other.get("/collections/district/items").json()["features"][0]["properties"]["name_bg"]
+        assert old_name == "Лозенец"  # and now in that process's response cache
         result = run_import(engine, edition, load_manifest(new_manifest), loaders()["lozenets"])
         assert result.status == "succeeded"
+        other_latency = _wait_for(
+            lambda: (
+                other.get("/collections/district/items").json()["features"][0]["properties"]["name_bg"]
+                == "Нов Лозенец"
+            )
+        )
+        assert other_latency < 2.0
+        other.close()
         latency = _wait_for(
             lambda: (
                 client.get("/collections/district/items").json()["features"][0]["properties"]["name_bg"]
