@@ -6,6 +6,8 @@ from __future__ import annotations
 import gc
 import importlib
 import importlib.util
+import logging
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
@@ -27,7 +29,7 @@ from twin.core.imports.manifest import load_manifest
 from twin.core.registry import pilots
 from twin.core.serving import LayerService
 from twin.platform.db import make_async_engine, make_sync_engine
-from twin.platform.logs import configure_logging
+from twin.platform.logs import AccessLog, configure_logging
 from twin.platform.migrate import head_revision
 from twin.platform.ratelimit import WriteLimiter
 from twin.platform.reads import ReadRoute
@@ -57,6 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.manifest = manifest
+        # The request log, when twin.http logs at INFO: each request queues its fields, a thread writes.
+        requests_logged = logging.getLogger("twin.http").isEnabledFor(logging.INFO)
+        app.state.access_log = AccessLog(sys.stderr, settings.log_format) if requests_logged else None
         app.state.head_revision = head_revision()
         app.state.engine = make_async_engine(settings)
         # Imports run in a worker thread with psycopg (COPY, one transaction); a small pool suffices.
@@ -79,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.layers.stop()
             await app.state.engine.dispose()
             app.state.sync_engine.dispose()
+            if app.state.access_log is not None:
+                app.state.access_log.close()
 
     app = FastAPI(
         title="Lozenets Twin",

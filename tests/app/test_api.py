@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import Engine, text
 
@@ -139,14 +141,24 @@ def test_import_runs_page_with_next_links(client: httpx.Client) -> None:
 
 
 def test_keys_are_never_logged(
-    client: httpx.Client, make_key: MakeKey, caplog: pytest.LogCaptureFixture
+    server: LiveServer, client: httpx.Client, make_key: MakeKey, caplog: pytest.LogCaptureFixture
 ) -> None:
     key = make_key("planner")
-    with caplog.at_level(logging.DEBUG):
-        client.post("/imports", json={"loader": "lozenets"}, headers={"Authorization": f"Bearer {key}"})
-        client.get("/layers", headers={"X-API-Key": key})
-    assert caplog.records, "the request log should have recorded the requests"
+    access_log = server.app.state.access_log
+    access_log.flush()
+    written, access_log.stream = access_log.stream, io.StringIO()
+    try:
+        with caplog.at_level(logging.DEBUG):
+            client.post("/imports", json={"loader": "lozenets"}, headers={"Authorization": f"Bearer {key}"})
+            client.get("/layers", headers={"X-API-Key": key})
+        access_log.flush()
+        requests = [orjson.loads(line) for line in access_log.stream.getvalue().splitlines()]
+    finally:
+        access_log.stream = written
+    assert [(r["method"], r["path"]) for r in requests] == [("POST", "/imports"), ("GET", "/layers")]
+    assert all(isinstance(r["status"], int) and r["ms"] >= 0 and len(r["request_id"]) == 16 for r in requests)
     secret = key.split("_", 2)[2]
+    assert all(secret not in str(r) for r in requests)
     assert all(
         secret not in record.getMessage() and secret not in str(vars(record)) for record in caplog.records
     )

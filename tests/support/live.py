@@ -18,6 +18,7 @@ T = TypeVar("T")
 
 class LiveServer:
     def __init__(self, app: FastAPI) -> None:
+        self.app = app
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
