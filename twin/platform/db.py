@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from twin.core.errors import ClusterError, DatabaseUnavailable, Overloaded
@@ -113,19 +115,51 @@ def admission_of(engine: AsyncEngine) -> Admission | None:
     return _admissions.get(engine)
 
 
+REST_BEFORE_PING_S = 2.0
+"""A pooled connection used this recently is taken as alive: asking costs a round trip per request."""
+
+
+def _ping_after_rest(engine: AsyncEngine) -> None:
+    """Ping a connection on checkout only when it rested in the pool for REST_BEFORE_PING_S or more.
+
+    pool_pre_ping would ping on every checkout: a second round trip for every answer. A connection that
+    rested may have been cut (the database restarted, a firewall's idle timeout): one that fails its
+    ping is replaced at once, the request never sees it. One used within the last seconds fails only if
+    the database went away in those seconds; that request is a 503, and SQLAlchemy then drops every
+    older connection of the pool, so the next ones connect afresh."""
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _rested_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_if_rested(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("checked_in", 0.0) < REST_BEFORE_PING_S:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("a rested connection did not answer its ping") from exc
+        if alive is False:
+            raise DisconnectionError("a rested connection did not answer its ping")
+
+
 def make_async_engine(settings: Settings, url: URL | None = None) -> AsyncEngine:
     url = url or database_url(settings)
     engine = create_async_engine(
         with_driver(url, "asyncpg"),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=False,  # pinged only after a rest: _ping_after_rest
         pool_timeout=settings.db_connect_timeout,
         hide_parameters=True,
         # The app only reads (and a key's last use is one statement): no BEGIN/ROLLBACK round trips.
         isolation_level="AUTOCOMMIT",
         connect_args={"timeout": settings.db_connect_timeout},
     )
+    _ping_after_rest(engine)
     # The pool holds db_pool_size connections and as many overflow ones: that many may work at once.
     _admissions[engine] = Admission(
         2 * settings.db_pool_size, settings.db_queue_max, settings.db_queue_seconds
