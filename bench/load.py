@@ -102,7 +102,7 @@ def start_twin(
     procs: Processes, db: URL, workers: int, extra: dict[str, str], loop: str
 ) -> tuple[str, subprocess.Popen[bytes], str]:
     port = free_port()
-    settings = {"TWIN_LOG_LEVEL": "WARNING", "TWIN_WORKERS": str(workers), **extra}
+    settings = {"TWIN_LOG_LEVEL": "INFO", "TWIN_WORKERS": str(workers), **extra}  # the request log on
     env = {**clean_env(), "DATABASE_URL": libpq_url(db), **settings}
     cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--workers", str(workers), "--loop", loop, "--http", "httptools"]

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -62,7 +62,8 @@ TIPG_VENV = BENCH_DIR / ".venv-tipg"
 WRK_LUA = BENCH_DIR / "wrk.lua"
 
 TIPG_VERSION = "1.6.1"
-# uvicorn[standard] (uvloop + httptools) as in the twin's own venv: the servers differ, not their loop.
+# uvicorn[standard] (uvloop + httptools) as in the twin's own venv; each server runs on the loop it is
+# served with: tipg on uvicorn's pick (uvloop), the twin on TWIN_LOOP's default (asyncio).
 TIPG_REQUIREMENTS = (f"tipg=={TIPG_VERSION}", "uvicorn[standard]")
 
 DB_NAME = "twin_bench"
@@ -77,6 +78,7 @@ MAX_SECONDS = 20
 CLIENTS = (1, 8)
 
 TWIN_CACHE, TWIN_COLD, TIPG, POSTGIS = "twin (cache)", "twin (cold)", "tipg", "PostGIS alone"
+TWIN_COLD_WIDE, BARE = "twin (cold, a worker per core)", "bare ASGI"
 
 
 def say(message: str) -> None:
@@ -203,6 +205,13 @@ def prepare_database() -> URL:
         conn.autocommit = True
         conn.execute("ANALYZE bench_polygons")
         conn.execute("ANALYZE bench_points")
+    # The district, for the identify case's derived layer (the Lozenets grid).
+    settings = base.model_copy(update={"database_url": SecretStr(libpq_url(url))})
+    engine = make_sync_engine(settings)
+    try:
+        run_import(engine, settings, load_manifest(settings.manifest), loaders()["lozenets"])
+    finally:
+        engine.dispose()
     return url
 
 
@@ -606,6 +615,12 @@ UVICORN_FLAGS = [
     "--log-level",
     "warning",
 ]
+TWIN_FLAGS = [
+    *UVICORN_FLAGS[: UVICORN_FLAGS.index("--loop") + 1],
+    str(Settings.model_fields["loop"].default),
+    *UVICORN_FLAGS[UVICORN_FLAGS.index("--loop") + 2 :],
+]
+"""The twin as `twin serve` runs it, on TWIN_LOOP's default (asyncio); tipg keeps uvicorn's own pick."""
 
 
 @dataclass(frozen=True)
@@ -628,15 +643,18 @@ def wait_ready(name: str, proc: subprocess.Popen[bytes], url: str, log: Path, ti
     raise RuntimeError(f"{name} did not answer {url} within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-def start_twin(procs: Processes, name: str, url: URL, *, cache: bool) -> Server:
+def start_twin(procs: Processes, name: str, url: URL, *, cache: bool, workers: int = 1) -> Server:
     port = free_port()
-    settings = {"TWIN_LOG_LEVEL": "WARNING", "TWIN_ITEMS_MAX_LIMIT": "10000"}
+    # INFO: the request log on, as the twin is served (its writer thread costs each request ~1 µs).
+    settings = {"TWIN_LOG_LEVEL": "INFO", "TWIN_ITEMS_MAX_LIMIT": "10000"}
     if not cache:
         settings["TWIN_RESPONSE_CACHE_MB"] = "0"
     env = {**clean_env(), "DATABASE_URL": libpq_url(url), **settings}
-    cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", *UVICORN_FLAGS]
+    flags = [*TWIN_FLAGS]
+    flags[flags.index("--workers") + 1] = str(workers)
+    cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", *flags]
     cmd += ["--port", str(port)]
-    log = RESULTS / "logs" / ("twin-cache.log" if cache else "twin-cold.log")
+    log = RESULTS / "logs" / f"twin-{'cache' if cache else 'cold'}-{workers}w.log"
     proc = procs.start(name, cmd, env, ROOT, log)
     base = f"http://127.0.0.1:{port}"
     wait_ready(name, proc, f"{base}/collections", log)
@@ -724,6 +742,8 @@ class Case:
     """Per HTTP target: the path to load (for random ids: the prefix the id is appended to)."""
     sql: SqlCase | None
     random_id: bool = False
+    max_id: int = N_POLYGONS
+    """With random_id: ids from 1 to this."""
     lua: dict[str, list[str]] = field(default_factory=dict)
     """Per target: bench/wrk.lua's arguments for a request made at random each time (a panned bbox, a
     random tile); the path is then the one verified before loading."""
@@ -753,14 +773,14 @@ def verify(cases: list[Case], servers: dict[str, Server], expected: dict[str, in
             base = servers[target].base
             if case.random_id:
                 sizes = []
-                for fid in (1, N_POLYGONS // 2, N_POLYGONS):
+                for fid in (1, case.max_id // 2, case.max_id):
                     response = _get(base + path + str(fid))
                     body = response.json()
                     if str(body.get("id")) != str(fid) or body.get("type") != "Feature":
                         raise RuntimeError(f"{target}: {path}{fid} is not feature {fid}")
                     sizes.append(len(response.content))
                 case.checks[target] = (
-                    f"feature ids 1, {N_POLYGONS // 2}, {N_POLYGONS} ✓ ({sizes[0]:,} B body)"
+                    f"feature ids 1, {case.max_id // 2}, {case.max_id} ✓ ({sizes[0]:,} B body)"
                 )
                 continue
             response = _get(base + path)
@@ -868,6 +888,7 @@ CASE_TITLES = {
     "tile-cached": "z15 tile, cached",
     "pan": "panning: a random bbox (≈ 200 features) per request",
     "tiles-random": "browsing: a random z14–z16 tile per request",
+    "identify": "one feature of a derived layer (random id)",
 }
 
 
@@ -924,6 +945,7 @@ def render_report(
     cases: list[Case],
     results: list[Result],
     servers: dict[str, Server],
+    extra: list[Result],
 ) -> str:
     """The markdown report: machine, setup, results, targets, verification, commands."""
     sections = (
@@ -932,6 +954,7 @@ def render_report(
         _report_results(results),
         _report_targets(results),
         _report_real_use(results),
+        _report_scaling(results, extra),
         _report_verification(cases),
         _report_commands(args, cases, results, servers),
     )
@@ -978,7 +1001,9 @@ def _report_setup(
         " the MVT, with each server's buffer: "
         + ", ".join(f"{t} {c.split(' (')[0]}" for t, c in cases[3].checks.items())
         + ".",
-        "- Every server: one uvicorn worker (uvloop + httptools), access log off, log level warning,"
+        "- Every server: one uvicorn worker (httptools; tipg on uvloop, uvicorn's pick; the twin on asyncio,"
+        " TWIN_LOOP's default, as `twin serve` runs it), uvicorn's access log off; tipg at log level"
+        " warning, the twin at info with its own request log on (one line per request, as served),"
         " on 127.0.0.1; database pools of 10 connections (the twin may overflow to 20). gzip off: wrk sends"
         " no Accept-Encoding and both servers compress only when asked.",
         f"- {TWIN_CACHE}: the default response cache (256 MB per worker)."
@@ -1031,15 +1056,24 @@ def _report_real_use(results: list[Result]) -> list[str]:
     least half of it) and to tipg."""
     by = {(r.case, r.clients, r.target): r for r in results}
     rows = []
-    for case in ("pan", "tiles-random"):
+    for case in ("pan", "tiles-random", "identify"):
         for clients in CLIENTS:
             twin, pg, tipg = (by.get((case, clients, t)) for t in (TWIN_COLD, POSTGIS, TIPG))
             if twin is None or pg is None:
                 continue
             share = _ratio(twin.rps, pg.rps)
             vs_tipg = f"{_ratio(twin.rps, tipg.rps):.2f}×" if tipg is not None else "—"
+            # The issue sets no share for identify (tipg serves no derived layer): it is set beside the
+            # one-feature case of a base layer instead.
+            base = by.get(("feature", clients, TWIN_COLD))
+            target, mark = ("≥ 50 %", _mark(share >= 0.5)) if case != "identify" else ("—", "")
+            note = (
+                f" ({_ratio(twin.rps, base.rps):.2f}× a base layer's feature)"
+                if case == "identify" and base
+                else ""
+            )
             rows.append(
-                f"| {CASE_TITLES[case]} | {clients} | {100 * share:.0f} % | ≥ 50 % | {_mark(share >= 0.5)} |"
+                f"| {CASE_TITLES[case]} | {clients} | {100 * share:.0f} %{note} | {target} | {mark} |"
                 f" {vs_tipg} | {_fmt_ms(twin.p99_ms)} vs {_fmt_ms(tipg.p99_ms) if tipg else '—'} |"
             )
     if not rows:
@@ -1073,6 +1107,40 @@ def _report_targets(results: list[Result]) -> list[str]:
         f"**{met} of {met + missed} checks met, {missed} missed.**",
         "",
     ]
+
+
+def _report_scaling(results: list[Result], extra: list[Result]) -> list[str]:
+    """One worker per core against one, at 8 clients, for the cold cases; and the cached answer against
+    its ceiling."""
+    at8 = {(r.case, r.target): r for r in results if r.clients == 8}
+    lines = [
+        "",
+        f"## Scaling and ceiling (8 clients, {os.cpu_count()} cores)",
+        "",
+        "| case | twin cold, 1 worker | twin cold, a worker per core | × | PostGIS alone "
+        "| share of PostGIS |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for wide in (r for r in extra if r.target == TWIN_COLD_WIDE):
+        one = at8.get((wide.case, TWIN_COLD))
+        sql = at8.get((wide.case, POSTGIS))
+        lines.append(
+            f"| {CASE_TITLES.get(wide.case, wide.case)} | {_fmt_rps(one.rps) if one else '–'} | "
+            f"{_fmt_rps(wide.rps)} | {_ratio(wide.rps, one.rps) if one else 0:.2f} | "
+            f"{_fmt_rps(sql.rps) if sql else '–'} | "
+            f"{f'{100 * wide.rps / sql.rps:.0f} %' if sql else '–'} |"
+        )
+    bare = next((r for r in extra if r.target == BARE), None)
+    cached = at8.get(("items", TWIN_CACHE))
+    if bare is not None and cached is not None:
+        lines += [
+            "",
+            "Ceiling of a cached answer: a bare ASGI app under the same uvicorn and flags, answering the "
+            f"same {bare.bytes_per_response:,.0f}-byte items page, {_fmt_rps(bare.rps)} req/s (p99 "
+            f"{_fmt_ms(bare.p99_ms)}); the cached twin {_fmt_rps(cached.rps)} req/s (p99 "
+            f"{_fmt_ms(cached.p99_ms)}): {100 * cached.rps / bare.rps:.0f} % of the ceiling.",
+        ]
+    return [*lines, ""]
 
 
 def _report_verification(cases: list[Case]) -> list[str]:
@@ -1127,6 +1195,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.seconds = min(max(args.seconds, 1), MAX_SECONDS)
     args.warmup = min(max(args.warmup, 0), 10)
     return args
+
+
+def identify_case(servers: dict[str, Server], db: URL) -> Case:
+    """Identify: a click on a derived layer's map, one feature by a random id. The layer is the
+    Lozenets grid (derived from the district, 100 m cells); its default result is computed once by a
+    first request, then read like any stored result."""
+    path = "/collections/lozenets_grid/items/"
+    for target in (TWIN_COLD, TWIN_CACHE):
+        _get(f"{servers[target].base}/collections/lozenets_grid/items?limit=1")
+    with psycopg.connect(libpq_url(db)) as conn:
+        row = conn.execute(
+            "SELECT r.cache_key, min(f.fid), max(f.fid), count(*) FROM derived_run r"
+            " JOIN derived_feature f USING (cache_key) WHERE r.layer_id = 'lozenets_grid'"
+            " GROUP BY r.cache_key, r.last_used_at ORDER BY r.last_used_at DESC LIMIT 1"
+        ).fetchone()
+    if row is None or row[1] != 1 or row[2] != row[3]:
+        raise RuntimeError(f"the grid's feature ids are not 1..n: {row}")
+    key, count = str(row[0]), int(row[3])
+    feature = (
+        """'{"type":"Feature","id":' || f.fid || ',"geometry":' || ST_AsGeoJSON(f.geom, 7, 0)"""
+        """ || ',"properties":' || f.props::text || '}'"""
+    )
+    return Case(
+        "identify",
+        CASE_TITLES["identify"],
+        {TWIN_COLD: path, TWIN_CACHE: path},
+        SqlCase(
+            f"\\set id random(1, {count})\n"
+            f"SELECT {feature} FROM derived_feature f WHERE f.cache_key = '{key}' AND f.fid = :id;\n",
+            f"SELECT avg(octet_length({feature})) FROM derived_feature f WHERE f.cache_key = '{key}'",
+        ),
+        random_id=True,
+        max_id=count,
+    )
 
 
 def build_cases(bbox: Box, tile: Tile) -> list[Case]:
@@ -1259,7 +1361,7 @@ def measure_one(
     else:
         path = case.paths[target]
         url = servers[target].base + path
-        lua_args = case.lua.get(target) or ([path, str(N_POLYGONS)] if case.random_id else None)
+        lua_args = case.lua.get(target) or ([path, str(case.max_id)] if case.random_id else None)
         if warmup:
             run_wrk(url, clients, warmup, lua_args)
         before = cache_hits(servers[target].base) if target == TWIN_CACHE else None
@@ -1268,6 +1370,46 @@ def measure_one(
             result.cache_hits = cache_hits(servers[target].base) - before
     result.case, result.target = case.key, target
     return result
+
+
+def measure_scaling_and_ceiling(
+    procs: Processes, cases: list[Case], db: URL, body: bytes, seconds: int, warmup: int
+) -> list[Result]:
+    """The cold cases again at 8 clients with one twin worker per core (how it scales); then a bare ASGI
+    app serving the cached items page's bytes under the twin's uvicorn flags (the ceiling of a cached
+    answer). The servers of the main cases are stopped first: each of these runs has the machine alone."""
+    results: list[Result] = []
+    cores = os.cpu_count() or 1
+    say(f"scaling: the cold cases with {cores} twin workers, 8 clients")
+    wide = start_twin(procs, TWIN_COLD_WIDE, db, cache=False, workers=cores)
+    for case in cases:
+        if TWIN_COLD not in case.paths:
+            continue
+        moved = replace(
+            case,
+            paths={TWIN_COLD_WIDE: case.paths[TWIN_COLD]},
+            lua={TWIN_COLD_WIDE: case.lua[TWIN_COLD]} if TWIN_COLD in case.lua else {},
+        )
+        results.append(measure_one(moved, 8, TWIN_COLD_WIDE, {TWIN_COLD_WIDE: wide}, db, seconds, warmup))
+    procs.stop_all()
+    say(f"ceiling: a bare ASGI app serving the same {len(body):,}-byte items page, 8 clients")
+    body_file = RESULTS / "bare-body.json"
+    body_file.write_bytes(body)
+    port = free_port()
+    env = {**clean_env(), "BARE_BODY_FILE": str(body_file)}
+    cmd = [sys.executable, "-m", "uvicorn", "bench.bare:app", *TWIN_FLAGS, "--port", str(port)]
+    log = RESULTS / "logs" / "bare.log"
+    proc = procs.start(BARE, cmd, env, ROOT, log)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(BARE, proc, f"{base}/", log)
+    url = f"{base}{cases[0].paths[TWIN_CACHE]}"
+    if warmup:
+        run_wrk(url, 8, warmup, None)
+    ceiling = run_wrk(url, 8, seconds, None)
+    ceiling.case, ceiling.target = "items", BARE
+    results.append(ceiling)
+    procs.stop_all()
+    return results
 
 
 def measure(
@@ -1333,7 +1475,7 @@ def main(argv: list[str] | None = None) -> int:
             TWIN_COLD: start_twin(procs, TWIN_COLD, db, cache=False),
             TIPG: start_tipg(procs, db),
         }
-        cases = build_cases(bbox, tile)
+        cases = [*build_cases(bbox, tile), identify_case(servers, db)]
         with psycopg.connect(libpq_url(db)) as conn:
             row = conn.execute(tile_sql(tile)).fetchone()
             tile_features = _mvt_features(bytes(row[0])) if row else 0
@@ -1356,6 +1498,9 @@ def main(argv: list[str] | None = None) -> int:
         machine = machine_info(db)
         say(f"loading: {args.seconds} s per case after {args.warmup} s of warm-up")
         results = measure(cases, servers, db, args.seconds, args.warmup)
+        body = _get(servers[TWIN_CACHE].base + cases[0].paths[TWIN_CACHE]).content
+        procs.stop_all()
+        extra = measure_scaling_and_ceiling(procs, cases, db, body, args.seconds, args.warmup)
     finally:
         procs.stop_all()
 
@@ -1372,9 +1517,10 @@ def main(argv: list[str] | None = None) -> int:
         cases=cases,
         results=results,
         servers=servers,
+        extra=extra,
     )
     (RESULTS / "report.md").write_text(report)
-    (RESULTS / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
+    (RESULTS / "results.json").write_text(json.dumps([asdict(r) for r in [*results, *extra]], indent=2))
     print(report)
     say(f"report: {(RESULTS / 'report.md').relative_to(ROOT)} (wall time {wall:.0f} s)")
     return 0

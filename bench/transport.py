@@ -40,7 +40,7 @@ from sqlalchemy.engine import URL
 from bench.run import (
     RESULTS,
     ROOT,
-    UVICORN_FLAGS,
+    TWIN_FLAGS,
     Processes,
     Result,
     SqlCase,
@@ -151,7 +151,7 @@ def start_twin(procs: Processes, db: URL, *, cache: bool) -> str:
     env = {**clean_env(), "DATABASE_URL": libpq_url(db), "TWIN_LOG_LEVEL": "WARNING"}
     if not cache:
         env["TWIN_RESPONSE_CACHE_MB"] = "0"
-    cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", *UVICORN_FLAGS]
+    cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", *TWIN_FLAGS]
     cmd += ["--port", str(port)]
     log = RESULTS / "logs" / f"transport-{'cache' if cache else 'nocache'}.log"
     name = "twin (cache)" if cache else "twin (no response cache)"
