@@ -5,8 +5,8 @@ The log has method, path, status and duration: never headers, never the query's 
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 
 from starlette.datastructures import Headers
 from starlette.middleware.gzip import GZipMiddleware, GZipResponder, IdentityResponder
@@ -24,7 +24,7 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex[:16]
+        request_id = os.urandom(8).hex()  # 16 hex digits, as before (uuid4 cost 3 % of a cached answer)
         status = 500
 
         async def send_with_id(message: Message) -> None:

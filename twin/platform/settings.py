@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     response_cache_mb: int = Field(
         default=256, ge=0, le=65_536, description="Memory per worker for finished responses (0 = off)."
     )
+    telemetry: bool = Field(
+        default=False,
+        description="FastAPI's OpenTelemetry traces, metrics and logs, for a deployment that configures "
+        "an OpenTelemetry provider; off, nothing is asked per request.",
+    )
     geometry_max_vertices: int = Field(
         default=5_000,
         ge=4,
