@@ -50,6 +50,7 @@ from bench.run import (
     clean_env,
     free_port,
     loaded_database,
+    run_script,
     say,
     tile_ranges,
     wait_ready,
@@ -333,8 +334,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted; every server started by the benchmark was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_script(main)

@@ -33,7 +33,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import FrameType
@@ -136,6 +136,16 @@ class Processes:
             out.close()
         self.running.clear()
         self.registry.unlink(missing_ok=True)
+
+
+def run_script(main: Callable[[], int]) -> None:
+    """Run a benchmark's main as a script: its exit status, or 130 when interrupted (its servers are
+    stopped by its own `finally`)."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted; every server started by the benchmark was stopped", file=sys.stderr)
+        sys.exit(130)
 
 
 def free_port() -> int:
@@ -1527,8 +1537,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted; every server started by the benchmark was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_script(main)

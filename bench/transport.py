@@ -50,6 +50,7 @@ from bench.run import (
     free_port,
     loaded_database,
     pgbench_result,
+    run_script,
     say,
     wait_ready,
 )
@@ -271,8 +272,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted; every server started by the benchmark was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_script(main)

@@ -148,10 +148,11 @@ def _ping_after_rest(engine: AsyncEngine) -> None:
 
 def make_async_engine(settings: Settings, url: URL | None = None) -> AsyncEngine:
     url = url or database_url(settings)
+    overflow = settings.db_pool_size  # as many again as the pool holds, for bursts
     engine = create_async_engine(
         with_driver(url, "asyncpg"),
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        max_overflow=overflow,
         pool_pre_ping=False,  # pinged only after a rest: _ping_after_rest
         pool_timeout=settings.db_connect_timeout,
         hide_parameters=True,
@@ -160,9 +161,9 @@ def make_async_engine(settings: Settings, url: URL | None = None) -> AsyncEngine
         connect_args={"timeout": settings.db_connect_timeout},
     )
     _ping_after_rest(engine)
-    # The pool holds db_pool_size connections and as many overflow ones: that many may work at once.
+    # As many requests may work at once as the pool can open connections.
     _admissions[engine] = Admission(
-        2 * settings.db_pool_size, settings.db_queue_max, settings.db_queue_seconds
+        settings.db_pool_size + overflow, settings.db_queue_max, settings.db_queue_seconds
     )
     return engine
 

@@ -21,18 +21,24 @@ import orjson
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
+def json_line(created: float, level: str, logger: str, message: str, fields: dict[str, Any]) -> str:
+    """One log line as JSON: when, level, logger and message first, then the caller's own fields."""
+    payload: dict[str, object] = {
+        "ts": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": level,
+        "logger": logger,
+        "msg": message,
+        **fields,
+    }
+    return orjson.dumps(payload, default=str).decode()
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        payload.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        fields = {k: v for k, v in vars(record).items() if k not in _STANDARD}
         if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(payload, default=str).decode()
+            fields["exc"] = self.formatException(record.exc_info)
+        return json_line(record.created, record.levelname.lower(), record.name, record.getMessage(), fields)
 
 
 class AccessLog:
@@ -62,21 +68,11 @@ class AccessLog:
 
     def _line(self, entry: tuple[Any, ...]) -> str:
         created, request_id, method, path, status, ms = entry
-        when = datetime.fromtimestamp(created, UTC)
         if self.fmt != "json":
+            when = datetime.fromtimestamp(created, UTC)
             return f"{when:%Y-%m-%d %H:%M:%S},{when.microsecond // 1000:03d} INFO {self.logger} request"
-        payload = {
-            "ts": when.isoformat(timespec="milliseconds"),
-            "level": "info",
-            "logger": self.logger,
-            "msg": "request",
-            "request_id": request_id,
-            "method": method,
-            "path": path,
-            "status": status,
-            "ms": ms,
-        }
-        return orjson.dumps(payload).decode()
+        fields = {"request_id": request_id, "method": method, "path": path, "status": status, "ms": ms}
+        return json_line(created, "info", self.logger, "request", fields)
 
     def _write_forever(self) -> None:
         while True:
@@ -100,6 +96,7 @@ class AccessLog:
                 return
 
     def close(self) -> None:
+        atexit.unregister(self.close)
         if self._writer.is_alive():
             self._queue.put(None)
             self._writer.join(timeout=5)

@@ -19,8 +19,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -144,28 +143,6 @@ class ReadRoute:
             self._primary_reads += 1
         async with connect(self.primary) as conn:
             return await work(conn)
-
-    @asynccontextmanager
-    async def connect(self, *, prefer_replica: bool = False) -> AsyncIterator[AsyncConnection]:
-        """A connection to a usable replica or to the primary. Only a failure to connect falls back to
-        the primary; for a failure midway too, use :meth:`read`."""
-        replica = self._choose() if prefer_replica else None
-        if replica is not None:
-            try:
-                conn = await replica.engine.connect()
-            except (PoolTimeout, OSError, DBAPIError):
-                self._mark_down(replica)
-            else:
-                try:
-                    yield conn
-                    replica.reads += 1
-                finally:
-                    await conn.close()
-                return
-        elif prefer_replica and self.replicas:
-            self._primary_reads += 1
-        async with connect(self.primary) as conn:
-            yield conn
 
     def _choose(self) -> Replica | None:
         if not self.replicas:
