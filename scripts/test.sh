@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The whole check: lint, format, types, then the test suite against a real PostGIS.
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
+# Before installing anything: without the mirror the suite cannot start.
+[ -n "${TWIN_SOURCES_DIR:-}" ] && [ -d "$TWIN_SOURCES_DIR" ] ||
+  die "the tests need the source mirror: set TWIN_SOURCES_DIR to its folder (e.g. ../shared/data)"
 ensure_venv
 ensure_node_modules
 ensure_browser
