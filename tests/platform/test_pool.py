@@ -51,3 +51,27 @@ def test_a_connection_cut_while_it_rested_is_replaced(
             assert again.json()["numberReturned"] == 3
     finally:
         engine.dispose()
+
+
+def test_a_connection_cut_while_in_use_costs_one_503_and_is_replaced(
+    base_settings: Settings, manifest: Manifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "REST_BEFORE_PING_S", 600.0)  # no ping: the read itself finds the loss
+    scratch = scratch_database(base_settings, "twin_test_pool").model_copy(update={"db_pool_size": 1})
+    engine = make_sync_engine(scratch)
+    try:
+        migrate.upgrade(engine)
+        run_import(engine, scratch, manifest, loaders()["lozenets"])
+        with LiveServer(create_app(scratch)) as live, httpx.Client(base_url=live.url) as http:
+            assert http.get("/collections/neighbourhoods/items/133").status_code == 200
+            assert _cut_every_other_connection(engine) >= 1
+            time.sleep(0.2)
+            lost = http.get("/collections/district/items/09")
+            assert lost.status_code == 503, lost.text
+            assert lost.headers["content-type"] == "application/problem+json"
+            assert lost.headers["retry-after"].isdigit()
+            again = http.get("/collections/district/items/09")
+            assert again.status_code == 200, again.text
+            assert again.json()["id"] == "09"
+    finally:
+        engine.dispose()

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import anyio
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Engine, RowMapping
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -291,20 +291,23 @@ class LayerService:
 
     async def _page_rows(
         self, conn: AsyncConnection, collection: Collection, query: ItemsQuery
-    ) -> tuple[RowMapping, int, bool, int | None]:
+    ) -> tuple[Mapping[str, Any], int, bool, int | None]:
         """The page's row, features returned, whether more follow, and numberMatched."""
-        row = await features_store.read_page(conn, collection, query)
+        # numberMatched: carried by the cursor on later pages; an unfilled first page is its own
+        # count; otherwise counted once, on the first page, for layers small enough (in the page's own
+        # statement: one round trip).
+        count_matched = query.cursor is None and collection.row_estimate <= self.settings.exact_count_max
+        row = await features_store.read_page(conn, collection, query, count_matched=count_matched)
         fetched = int(row["fetched"])
         more = fetched > query.limit
         returned = min(fetched, query.limit)
-        # numberMatched: carried by the cursor on later pages; an unfilled first page is its own
-        # count; otherwise counted once, on the first page, for layers small enough.
+        matched: int | None
         if query.cursor is not None:
             matched = query.cursor.matched
         elif not more:
             matched = returned
-        elif collection.row_estimate <= self.settings.exact_count_max:
-            matched = await features_store.count(conn, collection, query)
+        elif count_matched:
+            matched = int(row["matched"])
         else:
             matched = None
         return row, returned, more, matched

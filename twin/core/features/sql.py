@@ -1,6 +1,6 @@
-"""The SQL of feature queries: one statement per page (PostGIS writes each feature's GeoJSON and joins
-them), per count and per feature. Every value from a request is a bound parameter; only catalog names
-(trusted, quoted) become SQL."""
+"""The SQL of feature queries: one statement per page (PostGIS writes each feature's GeoJSON, joins
+them, and counts the matches when asked) and per feature. Every value from a request is a bound
+parameter; only catalog names (trusted, quoted) become SQL."""
 
 from __future__ import annotations
 
@@ -115,10 +115,16 @@ def _sort_keys(collection: Collection, query: ItemsQuery) -> list[tuple[str, str
     return keys
 
 
-def page_sql(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]]:
+def page_sql(
+    collection: Collection, query: ItemsQuery, *, count_matched: bool = False
+) -> tuple[str, dict[str, Any]]:
     """One page as ONE row: the features' GeoJSON texts already joined by PostGIS, how many rows the scan
     found (limit + 1 tells whether more follow), the sort keys of the rows at both ends of the page (for
     the cursors). No per-row work is left to Python.
+
+    With `count_matched`, ``matched`` is how many features the query's filters match (cursor aside), counted
+    only when more rows follow the page: the count is an uncorrelated subquery (an InitPlan, which
+    PostgreSQL runs only when the CASE needs it), so the first page and its count take one round trip.
     """
     params: dict[str, Any] = {}
     clauses = _where(collection, query, params)
@@ -136,23 +142,19 @@ def page_sql(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, 
     # is always joined in the collection's order.
     direction = " DESC" if backwards else ""
     feature = feature_json_sql(collection, query.crs, query.properties)
+    matched = "NULL::bigint"
+    if count_matched:
+        filters = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        matched = f"CASE WHEN count(*) > :lim THEN (SELECT count(*) FROM {collection.table} t{filters}) END"  # noqa: S608
     sql = (
         f"SELECT string_agg(p.feature, ',' ORDER BY p.n{direction}) FILTER (WHERE p.n <= :lim) AS features,"  # noqa: S608  (catalog names only; values bound)
-        " count(*) AS fetched, (array_agg(p.keys ORDER BY p.n))[1] AS scan_first,"
+        f" count(*) AS fetched, {matched} AS matched, (array_agg(p.keys ORDER BY p.n))[1] AS scan_first,"
         " (array_agg(p.keys ORDER BY p.n DESC) FILTER (WHERE p.n <= :lim))[1] AS scan_last"
         f" FROM (SELECT {feature} AS feature, {key_array} AS keys,"
         f" row_number() OVER (ORDER BY {order}) AS n"
         f" FROM {collection.table} t{where} ORDER BY {order} LIMIT :lim1) p"
     )
     return sql, params
-
-
-def count_sql(collection: Collection, query: ItemsQuery) -> tuple[str, dict[str, Any]]:
-    """How many features the query matches (its filters, no cursor)."""
-    params: dict[str, Any] = {}
-    clauses = _where(collection, query, params)
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    return f"SELECT count(*) FROM {collection.table} t{where}", params  # noqa: S608
 
 
 def item_sql(collection: Collection, feature_id: str, crs: Crs) -> tuple[str, dict[str, Any]] | None:

@@ -1,11 +1,12 @@
 """Running feature and tile queries: one bound statement each (the SQL is built in
-twin.core.features.sql and twin.core.tiles from catalog names only)."""
+twin.core.features.sql and twin.core.tiles from catalog names only), run on asyncpg itself
+(twin.platform.db.fetch_row / fetch_value: the request path's reads skip SQLAlchemy's execute)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from twin.core.catalog.model import Collection
@@ -13,18 +14,19 @@ from twin.core.crs import Crs
 from twin.core.features import sql
 from twin.core.features.query import ItemsQuery
 from twin.core.tiles import tile_sql
+from twin.platform.db import fetch_row, fetch_value
 
 
-async def read_page(conn: AsyncConnection, collection: Collection, query: ItemsQuery) -> RowMapping:
-    """One row: ``features`` (joined GeoJSON texts), ``fetched`` (up to limit + 1), ``scan_first`` and
-    ``scan_last`` (the sort keys at both ends, as JSON)."""
-    statement, params = sql.page_sql(collection, query)
-    return (await conn.execute(text(statement), params)).mappings().one()
-
-
-async def count(conn: AsyncConnection, collection: Collection, query: ItemsQuery) -> int:
-    statement, params = sql.count_sql(collection, query)
-    return int((await conn.execute(text(statement), params)).scalar_one())
+async def read_page(
+    conn: AsyncConnection, collection: Collection, query: ItemsQuery, *, count_matched: bool = False
+) -> Mapping[str, Any]:
+    """One row: ``features`` (joined GeoJSON texts), ``fetched`` (up to limit + 1), ``matched`` (with
+    `count_matched`, when more rows follow), ``scan_first`` and ``scan_last`` (the sort keys at both
+    ends, as JSON)."""
+    statement, params = sql.page_sql(collection, query, count_matched=count_matched)
+    row = await fetch_row(conn, statement, params)
+    assert row is not None  # an aggregate without GROUP BY: always one row
+    return row
 
 
 async def read_feature(
@@ -34,7 +36,7 @@ async def read_feature(
     built = sql.item_sql(collection, feature_id, crs)
     if built is None:
         return None
-    found: Any = (await conn.execute(text(built[0]), built[1])).scalar()
+    found = await fetch_value(conn, *built)
     return None if found is None else str(found)
 
 
@@ -42,5 +44,5 @@ async def read_tile(
     conn: AsyncConnection, collection: Collection, z: int, x: int, y: int, max_features: int
 ) -> bytes:
     statement, params = tile_sql(collection, z, x, y, max_features)
-    data: Any = (await conn.execute(text(statement), params)).scalar()
+    data = await fetch_value(conn, statement, params)
     return bytes(data or b"")
