@@ -60,17 +60,18 @@ class FrontCache:
         await _send(entry, scope, send)
 
 
+NOT_IN_304 = frozenset({b"content-encoding", b"content-length", b"content-type"})
+"""A 304 carries the cache's headers, not the representation's (RFC 9110 §15.4.5)."""
+
+
 async def _send(entry: CachedResponse, scope: Scope, send: Send) -> None:
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in entry.headers]
-    etag = next((v for k, v in entry.headers if k.lower() == "etag"), None)
-    if_none_match = dict(scope["headers"]).get(b"if-none-match")
+    etag = entry.etag
+    if_none_match = next((v for k, v in scope["headers"] if k == b"if-none-match"), None)
     if etag is not None and if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), etag):
-        kept = [(k, v) for k, v in headers if k not in (b"content-encoding",)]
+        kept = [(k, v) for k, v in entry.raw_headers if k not in NOT_IN_304]
         await send({"type": "http.response.start", "status": 304, "headers": kept})
         await send({"type": "http.response.body", "body": b""})
         return
-    headers.append((b"x-twin-cache", b"hit"))
-    headers.append((b"content-type", entry.media_type.encode("latin-1")))
-    headers.append((b"content-length", str(len(entry.body)).encode()))
+    headers = [*entry.raw_headers, (b"x-twin-cache", b"hit")]
     await send({"type": "http.response.start", "status": entry.status, "headers": headers})
     await send({"type": "http.response.body", "body": entry.body})

@@ -5,7 +5,7 @@ The log has method, path, status and duration: never headers, never the query's 
 
 from __future__ import annotations
 
-import os
+import random
 import time
 
 from starlette.middleware.gzip import GZipMiddleware, GZipResponder
@@ -23,7 +23,9 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = os.urandom(8).hex()  # 16 hex digits, as before (uuid4 cost 3 % of a cached answer)
+        # 16 hex digits, unique in practice: os.urandom (a system call) cost 6.5 % of a cached answer and
+        # uuid4 3 %; the id names a request in the log, it guards nothing.
+        request_id = f"{random.getrandbits(64):016x}"
         status = 500
 
         async def send_with_id(message: Message) -> None:

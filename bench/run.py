@@ -1140,7 +1140,7 @@ def _report_scaling(results: list[Result], extra: list[Result]) -> list[str]:
             f"{_fmt_rps(sql.rps) if sql else '–'} | "
             f"{f'{100 * wide.rps / sql.rps:.0f} %' if sql else '–'} |"
         )
-    bare = next((r for r in extra if r.target == BARE), None)
+    bare = next((r for r in extra if r.target == BARE and r.case == "items"), None)
     cached = at8.get(("items", TWIN_CACHE))
     if bare is not None and cached is not None:
         lines += [
@@ -1149,6 +1149,30 @@ def _report_scaling(results: list[Result], extra: list[Result]) -> list[str]:
             f"same {bare.bytes_per_response:,.0f}-byte items page, {_fmt_rps(bare.rps)} req/s (p99 "
             f"{_fmt_ms(bare.p99_ms)}); the cached twin {_fmt_rps(cached.rps)} req/s (p99 "
             f"{_fmt_ms(cached.p99_ms)}): {100 * cached.rps / bare.rps:.0f} % of the ceiling.",
+        ]
+    by = {(r.case, r.clients, r.target): r for r in [*results, *extra]}
+    feature_rows = []
+    for clients in CLIENTS:
+        row = [by.get(("feature", clients, t)) for t in (BARE, TWIN_CACHE, TWIN_COLD, TIPG)]
+        bare_f, cached_f, cold_f, tipg_f = row
+        if bare_f is None or cached_f is None or cold_f is None or tipg_f is None:
+            continue
+        feature_rows.append(
+            f"| {clients} | {_fmt_rps(bare_f.rps)} | {_fmt_rps(cached_f.rps)}"
+            f" ({100 * cached_f.rps / bare_f.rps:.0f} %) | {_fmt_rps(cold_f.rps)}"
+            f" ({100 * cold_f.rps / bare_f.rps:.0f} %; {100 * cold_f.rps / cached_f.rps:.0f} % of cached)"
+            f" | {_fmt_rps(tipg_f.rps)} | {_fmt_rps(5 * tipg_f.rps)} | {_fmt_rps(20 * tipg_f.rps)} |"
+        )
+    if feature_rows:
+        lines += [
+            "",
+            "Ceiling of one feature: the bare app answering one feature's bytes, against the twin (cached,"
+            " cold) and the 5× / 20× tipg targets. A cold answer does all a cached one does, plus the"
+            " route and a database round trip.",
+            "",
+            "| clients | bare ASGI | twin cached | twin cold | tipg | 5× tipg | 20× tipg |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            *feature_rows,
         ]
     return [*lines, ""]
 
@@ -1383,11 +1407,12 @@ def measure_one(
 
 
 def measure_scaling_and_ceiling(
-    procs: Processes, cases: list[Case], db: URL, body: bytes, seconds: int, warmup: int
+    procs: Processes, cases: list[Case], db: URL, bodies: tuple[bytes, bytes], seconds: int, warmup: int
 ) -> list[Result]:
     """The cold cases again at 8 clients with one twin worker per core (how it scales); then a bare ASGI
-    app serving the cached items page's bytes under the twin's uvicorn flags (the ceiling of a cached
-    answer). The servers of the main cases are stopped first: each of these runs has the machine alone."""
+    app serving the cached items page's bytes, and one feature's, under the twin's uvicorn flags (the
+    ceilings of an answer of those sizes). The servers of the main cases are stopped first: each of these runs has the machine alone."""
+    body, feature_body = bodies
     results: list[Result] = []
     cores = os.cpu_count() or 1
     say(f"scaling: the cold cases with {cores} twin workers, 8 clients")
@@ -1402,22 +1427,27 @@ def measure_scaling_and_ceiling(
         )
         results.append(measure_one(moved, 8, TWIN_COLD_WIDE, {TWIN_COLD_WIDE: wide}, db, seconds, warmup))
     procs.stop_all()
-    say(f"ceiling: a bare ASGI app serving the same {len(body):,}-byte items page, 8 clients")
-    body_file = RESULTS / "bare-body.json"
-    body_file.write_bytes(body)
-    port = free_port()
-    env = {**clean_env(), "BARE_BODY_FILE": str(body_file)}
-    cmd = [sys.executable, "-m", "uvicorn", "bench.bare:app", *TWIN_FLAGS, "--port", str(port)]
-    log = RESULTS / "logs" / "bare.log"
-    proc = procs.start(BARE, cmd, env, ROOT, log)
-    base = f"http://127.0.0.1:{port}"
-    wait_ready(BARE, proc, f"{base}/", log)
-    url = f"{base}{cases[0].paths[TWIN_CACHE]}"
-    if warmup:
-        run_wrk(url, 8, warmup, None)
-    ceiling = run_wrk(url, 8, seconds, None)
-    ceiling.case, ceiling.target = "items", BARE
-    results.append(ceiling)
+    # The ceilings: a bare ASGI app answering the cached items page's bytes (8 clients), then one
+    # feature's bytes (1 and 8 clients): what uvicorn alone gives for an answer of that size.
+    for key, answer, clients_list in (("items", body, (8,)), ("feature", feature_body, CLIENTS)):
+        say(f"ceiling: a bare ASGI app serving the same {len(answer):,}-byte {key} answer")
+        body_file = RESULTS / f"bare-{key}.json"
+        body_file.write_bytes(answer)
+        port = free_port()
+        env = {**clean_env(), "BARE_BODY_FILE": str(body_file)}
+        cmd = [sys.executable, "-m", "uvicorn", "bench.bare:app", *TWIN_FLAGS, "--port", str(port)]
+        log = RESULTS / "logs" / f"bare-{key}.log"
+        proc = procs.start(BARE, cmd, env, ROOT, log)
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(BARE, proc, f"{base}/", log)
+        url = f"{base}/{key}"
+        for clients in clients_list:
+            if warmup:
+                run_wrk(url, clients, warmup, None)
+            ceiling = run_wrk(url, clients, seconds, None)
+            ceiling.case, ceiling.target = key, BARE
+            results.append(ceiling)
+        procs.stop_all()
     procs.stop_all()
     return results
 
@@ -1509,8 +1539,10 @@ def main(argv: list[str] | None = None) -> int:
         say(f"loading: {args.seconds} s per case after {args.warmup} s of warm-up")
         results = measure(cases, servers, db, args.seconds, args.warmup)
         body = _get(servers[TWIN_CACHE].base + cases[0].paths[TWIN_CACHE]).content
+        feature = next(c for c in cases if c.key == "feature")
+        feature_body = _get(servers[TWIN_CACHE].base + feature.paths[TWIN_CACHE] + "1").content
         procs.stop_all()
-        extra = measure_scaling_and_ceiling(procs, cases, db, body, args.seconds, args.warmup)
+        extra = measure_scaling_and_ceiling(procs, cases, db, (body, feature_body), args.seconds, args.warmup)
     finally:
         procs.stop_all()
 

@@ -5,6 +5,7 @@ old entries unreachable at once; they age out of the LRU without any explicit in
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -16,6 +17,19 @@ class CachedResponse:
     media_type: str
     headers: tuple[tuple[str, str], ...]
     status: int = 200
+
+    @functools.cached_property
+    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The headers as an ASGI server takes them (lower-case latin-1 bytes), content type and length
+        included: encoded once, not on every answer."""
+        named = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers]
+        named.append((b"content-type", self.media_type.encode("latin-1")))
+        named.append((b"content-length", str(len(self.body)).encode()))
+        return tuple(named)
+
+    @functools.cached_property
+    def etag(self) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == "etag"), None)
 
 
 class ResponseCache:
