@@ -847,42 +847,58 @@ def _mark(ok: bool) -> str:
     return "✓" if ok else "✗"
 
 
+# The cold path's targets (issue 12), per case and twin instance: (clients or None for both, measure,
+# goal). "tipg" is a multiple of tipg's req/s, "postgis" a share of PostGIS alone's.
+TARGETS: dict[tuple[str, str], list[tuple[int | None, str, float]]] = {
+    ("items", TWIN_COLD): [(1, "tipg", 10.0), (8, "postgis", 0.6)],
+    ("bbox", TWIN_COLD): [(1, "tipg", 10.0), (8, "postgis", 0.6)],
+    ("feature", TWIN_COLD): [(None, "tipg", 5.0)],
+    ("feature", TWIN_CACHE): [(None, "tipg", 20.0)],
+    ("tile-cold", TWIN_COLD): [(None, "postgis", 0.9)],
+}
+"""Cases without a throughput target here (cached items, bbox and tile) are judged on p99 only; the
+cached answer's own target is its share of the bare ceiling (see the scaling section)."""
+
+
 def target_rows(results: list[Result]) -> tuple[list[str], int, int]:
-    """One row per case × clients × twin instance: the ratios and each target of the issue."""
+    """One row per case × clients × twin instance: both ratios, the issue's target where it sets one, and
+    p99 against tipg's (every case)."""
     by = {(r.case, r.clients, r.target): r for r in results}
     rows: list[str] = []
     met = missed = 0
-    goals = {"items": 10.0, "bbox": 10.0, "feature": 5.0, "tile-cold": 2.0, "tile-cached": 10.0}
-    for case, goal in goals.items():
+    instances = {
+        "items": (TWIN_COLD, TWIN_CACHE),
+        "bbox": (TWIN_COLD, TWIN_CACHE),
+        "feature": (TWIN_COLD, TWIN_CACHE),
+        "tile-cold": (TWIN_COLD,),
+        "tile-cached": (TWIN_CACHE,),
+    }
+    for case, twins in instances.items():
         for clients in CLIENTS:
             tipg_key = "tile-cold" if case == "tile-cached" else case
             tipg = by.get((tipg_key, clients, TIPG))
             pg = by.get((tipg_key, clients, POSTGIS))
-            instances = {
-                "items": (TWIN_COLD, TWIN_CACHE),
-                "bbox": (TWIN_COLD, TWIN_CACHE),
-                "feature": (TWIN_COLD, TWIN_CACHE),
-                "tile-cold": (TWIN_COLD,),
-                "tile-cached": (TWIN_CACHE,),
-            }[case]
-            for instance in instances:
+            for instance in twins:
                 twin = by.get((case, clients, instance))
                 if twin is None or tipg is None:
                     continue
-                cells = [CASE_TITLES[case], str(clients), instance]
                 r_tipg = _ratio(twin.rps, tipg.rps)
-                ok = r_tipg >= goal and not twin.errors
-                cells += [f"{r_tipg:.2f}×", f"≥ {goal:g}×", _mark(ok)]
-                met, missed = met + ok, missed + (not ok)
-                if case in ("items", "bbox") and pg is not None:
-                    r_pg = _ratio(twin.rps, pg.rps)
-                    ok = r_pg >= 0.6 and not twin.errors
-                    cells += [f"{100 * r_pg:.0f} %", "≥ 60 %", _mark(ok)]
+                r_pg = _ratio(twin.rps, pg.rps) if pg is not None else None
+                goals = [
+                    (measure, goal)
+                    for at, measure, goal in TARGETS.get((case, instance), [])
+                    if at in (None, clients)
+                ]
+                cells = [CASE_TITLES[case], str(clients), instance, f"{r_tipg:.2f}×"]
+                cells.append(f"{100 * r_pg:.0f} %" if r_pg is not None else "—")
+                judged = []
+                for measure, goal in goals:
+                    value = r_tipg if measure == "tipg" else r_pg
+                    ok = value is not None and value >= goal and not twin.errors
                     met, missed = met + ok, missed + (not ok)
-                elif pg is not None:
-                    cells += [f"{100 * _ratio(twin.rps, pg.rps):.0f} %", "—", ""]
-                else:
-                    cells += ["—", "—", ""]
+                    shown = f"≥ {goal:g}× tipg" if measure == "tipg" else f"≥ {100 * goal:.0f} % of PostGIS"
+                    judged.append(f"{shown} {_mark(ok)}")
+                cells.append("; ".join(judged) or "—")
                 ok = twin.p99_ms <= tipg.p99_ms
                 cells += [f"{_fmt_ms(twin.p99_ms)} vs {_fmt_ms(tipg.p99_ms)}", _mark(ok)]
                 met, missed = met + ok, missed + (not ok)
@@ -1104,14 +1120,13 @@ def _report_targets(results: list[Result]) -> list[str]:
     return [
         "## Against the issue's targets",
         "",
-        "Targets: items and bbox ≥ 10× tipg's req/s and ≥ 60 % of PostGIS alone; one feature ≥ 5× tipg;"
-        " tiles ≥ 2× tipg cold and ≥ 10× tipg's (cold) tile when cached; p99 never worse than tipg's."
-        " Each twin instance is judged on its own: the cold one is the like-for-like comparison (it runs"
-        " the SQL for every request, as tipg does).",
+        "The cold path's targets (issue 12): one feature cold ≥ 5× tipg and cached ≥ 20×; items and bbox"
+        " cold ≥ 10× tipg at 1 client and ≥ 60 % of PostGIS alone at 8; a tile cold ≥ 90 % of PostGIS"
+        " alone; p99 never worse than tipg's. Panning and browsing (≥ 50 % of PostGIS alone) are in *Real"
+        " use*, the cached answer against its ceiling (≥ 80 %) in *Scaling and ceiling*.",
         "",
-        "| Case | Clients | Twin | req/s vs tipg | target | | req/s vs PostGIS | target | |"
-        " p99 ms twin vs tipg | |",
-        "|---|---:|---|---:|---:|---|---:|---:|---|---:|---|",
+        "| Case | Clients | Twin | req/s vs tipg | req/s vs PostGIS | target | p99 ms twin vs tipg | |",
+        "|---|---:|---|---:|---:|---|---:|---|",
         *rows,
         "",
         f"**{met} of {met + missed} checks met, {missed} missed.**",
@@ -1148,7 +1163,8 @@ def _report_scaling(results: list[Result], extra: list[Result]) -> list[str]:
             "Ceiling of a cached answer: a bare ASGI app under the same uvicorn and flags, answering the "
             f"same {bare.bytes_per_response:,.0f}-byte items page, {_fmt_rps(bare.rps)} req/s (p99 "
             f"{_fmt_ms(bare.p99_ms)}); the cached twin {_fmt_rps(cached.rps)} req/s (p99 "
-            f"{_fmt_ms(cached.p99_ms)}): {100 * cached.rps / bare.rps:.0f} % of the ceiling.",
+            f"{_fmt_ms(cached.p99_ms)}): {100 * cached.rps / bare.rps:.0f} % of the ceiling (target ≥ 80 %"
+            f" {_mark(cached.rps >= 0.8 * bare.rps)}).",
         ]
     by = {(r.case, r.clients, r.target): r for r in [*results, *extra]}
     feature_rows = []
@@ -1411,7 +1427,8 @@ def measure_scaling_and_ceiling(
 ) -> list[Result]:
     """The cold cases again at 8 clients with one twin worker per core (how it scales); then a bare ASGI
     app serving the cached items page's bytes, and one feature's, under the twin's uvicorn flags (the
-    ceilings of an answer of those sizes). The servers of the main cases are stopped first: each of these runs has the machine alone."""
+    ceilings of an answer of those sizes). The servers of the main cases are stopped first: each of
+    these runs has the machine alone."""
     body, feature_body = bodies
     results: list[Result] = []
     cores = os.cpu_count() or 1
