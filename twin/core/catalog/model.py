@@ -93,6 +93,9 @@ class Collection:
     derived: DerivedLayer | None = None
     fixed_sql: str | None = None
     fixed_params: dict[str, Any] = field(default_factory=dict)
+    id_is_key: bool = False
+    """The id column is a primary key (unique and never NULL; a derived layer's within one result): a
+    page in id order then has its first and last keys in its smallest and largest id."""
 
     def prop(self, name: str) -> Property:
         for prop in self.properties:

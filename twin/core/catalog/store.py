@@ -146,6 +146,7 @@ def _base_collection(
         table=quote_ident(row["table_name"]),
         id_sql=f"t.{quote_ident(key['column_name'])}",
         id_type="integer" if PG_TYPES.get(key["type_name"]) == "integer" else "string",
+        id_is_key=bool(key["is_key"]),  # a declared key_column of a view may hold NULLs or repeats
         geometry_sql=f"t.{quote_ident(geom_column)}",
         srid=int(geometry["srid"]),
         properties=properties,
@@ -179,6 +180,7 @@ def _derived_collection(
         table="derived_feature",
         id_sql="t.fid",
         id_type="integer",
+        id_is_key=True,  # derived_feature's primary key is (cache_key, fid), and a page reads one result
         geometry_sql="t.geom",
         srid=4326,
         properties=properties,
