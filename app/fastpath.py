@@ -66,7 +66,8 @@ NOT_IN_304 = frozenset({b"content-encoding", b"content-length", b"content-type"}
 
 async def _send(entry: CachedResponse, scope: Scope, send: Send) -> None:
     etag = entry.etag
-    if_none_match = next((v for k, v in scope["headers"] if k == b"if-none-match"), None)
+    # Several If-None-Match fields are one comma-separated list (RFC 9110 §5.3).
+    if_none_match = b", ".join(v for k, v in scope["headers"] if k == b"if-none-match") or None
     if etag is not None and if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), etag):
         kept = [(k, v) for k, v in entry.raw_headers if k not in NOT_IN_304]
         await send({"type": "http.response.start", "status": 304, "headers": kept})

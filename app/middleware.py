@@ -75,8 +75,10 @@ def _varied_by_encoding(send: Send) -> Send:
     async def send_varied(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = message.setdefault("headers", [])
-            vary = [v for k, v in headers if k.lower() == b"vary"]
-            if not any(b"accept-encoding" in v.lower() for v in vary):
+            varies_by = {
+                token.strip().lower() for k, v in headers if k.lower() == b"vary" for token in v.split(b",")
+            }
+            if b"accept-encoding" not in varies_by and b"*" not in varies_by:
                 message["headers"] = [*headers, (b"vary", b"Accept-Encoding")]
         await send(message)
 

@@ -108,6 +108,9 @@ def test_gzip_as_the_q_values_say(client: httpx.Client, accept_encoding: str, gz
             assert response.status_code == 200
             assert (response.headers.get("content-encoding") == "gzip") is gzipped, path
             assert response.json()  # decoded (or plain) JSON either way
+            # Either way the answer varies by Accept-Encoding, and says so once.
+            vary = [t.strip().lower() for t in response.headers.get("vary", "").split(",")]
+            assert vary.count("accept-encoding") == 1, (path, vary)
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,8 @@ def test_named_parameters_become_numbered_once_per_name() -> None:
     assert sql == "SELECT CAST($1 AS int) + $2, $1, t.x::text, '{\"k\":1}' FROM t WHERE y = $3"
     assert names == ("a", "b", "b_2")
     assert positional(statement) is positional(statement)  # compiled once per statement text
+    # As SQLAlchemy's text(): a name followed by a cast or a colon is not a parameter.
+    assert positional("SELECT :lim::int, arr[:lo:hi]") == ("SELECT :lim::int, arr[:lo:hi]", ())
 
 
 def _run(settings: Settings, work: object) -> object:
@@ -70,3 +72,20 @@ def test_a_connection_lost_midway_is_invalidated_and_the_next_one_is_new(setting
     assert error.connection_invalidated
     assert new_pid != pid
     assert os.getpid() not in (pid, new_pid)
+
+
+def test_a_cancelled_statement_takes_its_connection_out_of_the_pool(settings: Settings) -> None:
+    async def work(engine: object) -> tuple[object, ...]:
+        async with engine.connect() as conn:  # type: ignore[attr-defined]
+            pid = await fetch_value(conn, "SELECT pg_backend_pid()", {})
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):  # the client went away: the request is cancelled
+                    await fetch_value(conn, "SELECT pg_sleep(3)", {})
+        started = asyncio.get_running_loop().time()
+        async with engine.connect() as conn:  # type: ignore[attr-defined]
+            new_pid = await fetch_value(conn, "SELECT pg_backend_pid()", {})
+        return pid, new_pid, asyncio.get_running_loop().time() - started
+
+    pid, new_pid, waited = _run(settings, work)  # type: ignore[misc]
+    assert new_pid != pid  # not the connection still sleeping
+    assert waited < 1.0

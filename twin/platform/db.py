@@ -194,9 +194,10 @@ async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 # the admission and the rested ping stay SQLAlchemy's, and errors become the same DBAPIError the
 # handlers already answer (a 503 for a lost connection, a 400 for a data exception).
 
-_NAMED = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")|(?<![:\w\\]):(\w+)(?!:)""")
+_NAMED = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")|(?<![:\w\\]):(\w+)(?![:\w])""")
 """A quoted literal or identifier (kept as it is), or a bound parameter as SQLAlchemy's text() finds
-them (``::type`` casts are not parameters; text() would also take ``:1`` inside a literal)."""
+them (``::type`` casts are not parameters, nor is ``:name::type``: write CAST; text() would also take
+``:1`` inside a literal). The statements are the stores' own: no comments, no dollar quoting."""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -221,24 +222,26 @@ async def fetch_row(
 ) -> Mapping[str, Any] | None:
     """The first row of a statement (by column name), or None; see `positional` for the parameters."""
     sql, names = positional(statement)
+    args = [params[name] for name in names]
     fairy = await _pooled(conn)
     try:
-        row: Mapping[str, Any] | None = await fairy.driver_connection.fetchrow(
-            sql, *(params[n] for n in names)
-        )
-    except Exception as exc:
-        raise await _as_dbapi_error(conn, fairy, statement, exc) from exc
+        row: Mapping[str, Any] | None = await fairy.driver_connection.fetchrow(sql, *args)
+    except BaseException as exc:
+        await _fail(conn, fairy, statement, exc)
+        raise
     return row
 
 
 async def fetch_value(conn: AsyncConnection, statement: str, params: Mapping[str, Any]) -> Any:
     """The first column of the first row of a statement, or None."""
     sql, names = positional(statement)
+    args = [params[name] for name in names]
     fairy = await _pooled(conn)
     try:
-        return await fairy.driver_connection.fetchval(sql, *(params[n] for n in names))
-    except Exception as exc:
-        raise await _as_dbapi_error(conn, fairy, statement, exc) from exc
+        return await fairy.driver_connection.fetchval(sql, *args)
+    except BaseException as exc:
+        await _fail(conn, fairy, statement, exc)
+        raise
 
 
 async def _pooled(conn: AsyncConnection) -> Any:
@@ -251,24 +254,29 @@ async def _pooled(conn: AsyncConnection) -> Any:
     return fairy
 
 
-async def _as_dbapi_error(
-    conn: AsyncConnection, fairy: PoolProxiedConnection, statement: str, exc: Exception
-) -> Exception:
-    """The DBAPIError SQLAlchemy would have raised for `exc`; a lost connection is invalidated, with
-    every connection of its pool older than it (as SQLAlchemy does on a disconnect)."""
+async def _fail(
+    conn: AsyncConnection, fairy: PoolProxiedConnection, statement: str, exc: BaseException
+) -> None:
+    """What SQLAlchemy does when a statement fails: the driver's error is raised as the DBAPIError the
+    handlers answer; a lost connection is invalidated, with every older connection of its pool (they
+    were cut by the same cause); a statement interrupted (cancelled, a bare OSError) leaves only its own
+    connection, which may still be running it. Returns when `exc` is to be raised as it is."""
+    if not isinstance(exc, Exception) or isinstance(exc, OSError):
+        await conn.invalidate(exc)
+        return
     adapted: Any = fairy.dbapi_connection
     try:
         adapted._handle_exception(exc)  # raises asyncpg's error translated to the adapter's DBAPI classes
     except Exception as translated:
         dbapi_error: Any = translated
     dialect = conn.sync_engine.dialect
-    lost = isinstance(exc, OSError) or dialect.is_disconnect(dbapi_error, adapted, None)
+    if not isinstance(dbapi_error, dialect.loaded_dbapi.Error):
+        return
+    lost = dialect.is_disconnect(dbapi_error, adapted, None)
     if lost:
         conn.sync_engine.pool._invalidate(fairy, exc, _checkin=False)
         await conn.invalidate(exc)
-    if not isinstance(dbapi_error, dialect.loaded_dbapi.Error):
-        return exc  # not the driver's (a bare OSError is answered as a lost connection, a 503)
-    error: Exception = DBAPIError.instance(
+    raise DBAPIError.instance(
         statement,
         None,
         dbapi_error,
@@ -276,5 +284,4 @@ async def _as_dbapi_error(
         hide_parameters=True,
         connection_invalidated=lost,
         dialect=dialect,
-    )
-    return error
+    ) from exc
