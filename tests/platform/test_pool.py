@@ -5,6 +5,7 @@ without the request noticing."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -33,45 +34,48 @@ def _cut_every_other_connection(engine: Engine) -> int:
         )
 
 
-def test_a_connection_cut_while_it_rested_is_replaced(
-    base_settings: Settings, manifest: Manifest, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(db, "REST_BEFORE_PING_S", 0.3)
+@pytest.fixture
+def one_connection_service(
+    base_settings: Settings, manifest: Manifest
+) -> Iterator[tuple[Engine, httpx.Client]]:
+    """The service on a scratch database with Lozenets, one pooled connection (and its overflow), and an
+    engine of the test's own to cut the service's connections with."""
     scratch = scratch_database(base_settings, "twin_test_pool").model_copy(update={"db_pool_size": 1})
     engine = make_sync_engine(scratch)
     try:
         migrate.upgrade(engine)
         run_import(engine, scratch, manifest, loaders()["lozenets"])
         with LiveServer(create_app(scratch)) as live, httpx.Client(base_url=live.url) as http:
-            assert http.get("/collections/neighbourhoods/items", params={"limit": 2}).status_code == 200
-            assert _cut_every_other_connection(engine) >= 1  # the service's pooled ones among them
-            time.sleep(0.5)  # longer than the rest: the next checkout pings, finds it dead, reconnects
-            again = http.get("/collections/neighbourhoods/items", params={"limit": 3})
-            assert again.status_code == 200, again.text
-            assert again.json()["numberReturned"] == 3
+            yield engine, http
     finally:
         engine.dispose()
+
+
+def test_a_connection_cut_while_it_rested_is_replaced(
+    one_connection_service: tuple[Engine, httpx.Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "REST_BEFORE_PING_S", 0.3)
+    engine, http = one_connection_service
+    assert http.get("/collections/neighbourhoods/items", params={"limit": 2}).status_code == 200
+    assert _cut_every_other_connection(engine) >= 1  # the service's pooled ones among them
+    time.sleep(0.5)  # longer than the rest: the next checkout pings, finds it dead, reconnects
+    again = http.get("/collections/neighbourhoods/items", params={"limit": 3})
+    assert again.status_code == 200, again.text
+    assert again.json()["numberReturned"] == 3
 
 
 def test_a_connection_cut_while_in_use_costs_one_503_and_is_replaced(
-    base_settings: Settings, manifest: Manifest, monkeypatch: pytest.MonkeyPatch
+    one_connection_service: tuple[Engine, httpx.Client], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(db, "REST_BEFORE_PING_S", 600.0)  # no ping: the read itself finds the loss
-    scratch = scratch_database(base_settings, "twin_test_pool").model_copy(update={"db_pool_size": 1})
-    engine = make_sync_engine(scratch)
-    try:
-        migrate.upgrade(engine)
-        run_import(engine, scratch, manifest, loaders()["lozenets"])
-        with LiveServer(create_app(scratch)) as live, httpx.Client(base_url=live.url) as http:
-            assert http.get("/collections/neighbourhoods/items/133").status_code == 200
-            assert _cut_every_other_connection(engine) >= 1
-            time.sleep(0.2)
-            lost = http.get("/collections/district/items/09")
-            assert lost.status_code == 503, lost.text
-            assert lost.headers["content-type"] == "application/problem+json"
-            assert lost.headers["retry-after"].isdigit()
-            again = http.get("/collections/district/items/09")
-            assert again.status_code == 200, again.text
-            assert again.json()["id"] == "09"
-    finally:
-        engine.dispose()
+    engine, http = one_connection_service
+    assert http.get("/collections/neighbourhoods/items/133").status_code == 200
+    assert _cut_every_other_connection(engine) >= 1
+    time.sleep(0.2)
+    lost = http.get("/collections/district/items/09")
+    assert lost.status_code == 503, lost.text
+    assert lost.headers["content-type"] == "application/problem+json"
+    assert lost.headers["retry-after"].isdigit()
+    again = http.get("/collections/district/items/09")
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == "09"
