@@ -39,7 +39,7 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            # Queued for the log's writer thread (twin.platform.logs.AccessLog): about a microsecond here.
+            # Appended for the log's writer thread (twin.platform.logs.AccessLog), which no request wakes.
             access_log = getattr(getattr(scope.get("app"), "state", None), "access_log", None)
             if access_log is not None:
                 ms = round((time.perf_counter() - started) * 1000, 2)
