@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 from collections.abc import Hashable
@@ -73,8 +74,10 @@ def accepts_gzip(request: Request) -> bool:
     return accepts_gzip_header(request.headers.get("accept-encoding", ""))
 
 
+@functools.lru_cache(maxsize=256)
 def accepts_gzip_header(value: str) -> bool:
-    """Whether an Accept-Encoding allows gzip: named with a q above 0, or not named and ``*`` allowed."""
+    """Whether an Accept-Encoding allows gzip: named with a q above 0, or not named and ``*`` allowed.
+    Remembered per header value: clients send a handful of values, and every request asks."""
     gzip_q: float | None = None
     any_q: float | None = None
     for part in value.split(","):

@@ -179,3 +179,31 @@ def test_reads_can_require_a_key(settings: Settings, engine: Engine, make_key: M
 def test_out_of_range_ids_are_400_not_500(client: httpx.Client) -> None:
     assert_problem(client.get("/imports/99999999999999999999"), 400, "run_id")
     assert_problem(client.get("/imports", params={"before": "99999999999999999999"}), 400, "before")
+
+
+def test_an_unexpected_error_is_a_logged_500_problem_with_cors_headers(
+    settings: Settings, engine: Engine
+) -> None:
+    app = create_app(settings)
+
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/boom", boom)
+    with LiveServer(app) as live, httpx.Client(base_url=live.url) as http:
+        access_log = app.state.access_log
+        access_log.flush()
+        written, access_log.stream = access_log.stream, io.StringIO()
+        try:
+            response = http.get("/boom", headers={"Origin": "https://maps.example"})
+            access_log.flush()
+            logged = [orjson.loads(line) for line in access_log.stream.getvalue().splitlines()]
+        finally:
+            access_log.stream = written
+    assert_problem(response, 500)
+    assert "a bug" not in response.text  # the cause is logged, not shown
+    # The front (log, CORS) is outside FastAPI's error layer: the 500 has its request id and CORS
+    # headers, so a browser app can read the problem, and the log has the status it was answered with.
+    assert response.headers["access-control-allow-origin"] == "*"
+    request_id = response.headers["x-request-id"]
+    assert [(r["path"], r["status"], r["request_id"]) for r in logged] == [("/boom", 500, request_id)]
