@@ -79,6 +79,9 @@ CLIENTS = (1, 8)
 
 TWIN_CACHE, TWIN_COLD, TIPG, POSTGIS = "twin (cache)", "twin (cold)", "tipg", "PostGIS alone"
 TWIN_COLD_WIDE, BARE = "twin (cold, a worker per core)", "bare ASGI"
+BARE_DB = "bare ASGI + asyncpg"
+"""The floor of a cold answer: bench/bare_db.py runs the case's PostGIS-alone statement and sends it."""
+FLOOR_CASES = ("items", "bbox", "feature")
 
 
 def say(message: str) -> None:
@@ -1191,7 +1194,46 @@ def _report_scaling(results: list[Result], extra: list[Result]) -> list[str]:
             "| --- | --- | --- | --- | --- | --- | --- |",
             *feature_rows,
         ]
+    lines += _report_floor(results, extra)
     return [*lines, ""]
+
+
+def _report_floor(results: list[Result], extra: list[Result]) -> list[str]:
+    """Each cold target against the floor of its case: a target above the floor is out of reach of any
+    Python request path on this machine, whatever the twin does."""
+    by = {(r.case, r.clients, r.target): r for r in [*results, *extra]}
+    rows = []
+    for case in FLOOR_CASES:
+        for clients in CLIENTS:
+            floor, twin = by.get((case, clients, BARE_DB)), by.get((case, clients, TWIN_COLD))
+            tipg, pg = by.get((case, clients, TIPG)), by.get((case, clients, POSTGIS))
+            if floor is None or twin is None or tipg is None or pg is None:
+                continue
+            for at, measure, goal in TARGETS.get((case, TWIN_COLD), []):
+                if at not in (None, clients):
+                    continue
+                wanted = goal * (tipg.rps if measure == "tipg" else pg.rps)
+                shown = f"{goal:g}× tipg" if measure == "tipg" else f"{100 * goal:.0f} % of PostGIS"
+                rows.append(
+                    f"| {CASE_TITLES[case]} | {clients} | {_fmt_rps(pg.rps)} | {_fmt_rps(floor.rps)} | "
+                    f"{_fmt_rps(twin.rps)} ({100 * twin.rps / floor.rps:.0f} %) | {shown} = "
+                    f"{_fmt_rps(wanted)} | {100 * wanted / floor.rps:.0f} % "
+                    f"{'(above the floor: out of reach)' if wanted > floor.rps else ''} |"
+                )
+    if not rows:
+        return []
+    return [
+        "",
+        "Floor of a cold answer: a bare ASGI app (bench/bare_db.py) under the same uvicorn and flags that"
+        " runs the case's PostGIS-alone statement through an asyncpg pool of the twin's size and sends the"
+        " text: no routing, checks, ETag, links, log or cache. No Python request path here answers faster;"
+        " a target above it is out of reach whatever the twin does.",
+        "",
+        "| case | clients | PostGIS alone | floor (bare + asyncpg) | twin cold (share of floor) "
+        "| the issue's target | target / floor |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *rows,
+    ]
 
 
 def _report_verification(cases: list[Case]) -> list[str]:
@@ -1466,8 +1508,39 @@ def measure_scaling_and_ceiling(
             ceiling.case, ceiling.target = key, BARE
             results.append(ceiling)
         procs.stop_all()
+    # The floors: each cold case's own PostGIS-alone statement through an asyncpg pool of the twin's
+    # size, its text sent as it is (bench/bare_db.py): what any Python request path can reach here.
+    for case in (c for c in cases if c.key in FLOOR_CASES and c.sql is not None):
+        say(f"floor: a bare ASGI app running the {case.key} case's statement through asyncpg")
+        port = free_port()
+        env = {
+            **clean_env(),
+            "BARE_DSN": libpq_url(db),
+            "BARE_SQL": bare_statement(case.sql.script),
+            "BARE_POOL": str(Settings.model_fields["db_pool_size"].default),
+        }
+        cmd = [sys.executable, "-m", "uvicorn", "bench.bare_db:app", *TWIN_FLAGS, "--port", str(port)]
+        log = RESULTS / "logs" / f"bare-db-{case.key}.log"
+        proc = procs.start(BARE_DB, cmd, env, ROOT, log)
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(BARE_DB, proc, f"{base}/{case.key}/1", log)
+        url = f"{base}/{case.key}/"
+        lua_args = [f"/{case.key}/", str(case.max_id)] if case.random_id else None
+        for clients in CLIENTS:
+            if warmup:
+                run_wrk(url, clients, warmup, lua_args)
+            floor = run_wrk(url, clients, seconds, lua_args)
+            floor.case, floor.target = case.key, BARE_DB
+            results.append(floor)
+        procs.stop_all()
     procs.stop_all()
     return results
+
+
+def bare_statement(script: str) -> str:
+    """A pgbench script's statement for asyncpg: its SELECT line, ``:id`` as ``$1``."""
+    statement = next(line for line in script.splitlines() if line.startswith("SELECT"))
+    return statement.rstrip(";").replace(":id", "$1")
 
 
 def measure(
