@@ -20,13 +20,22 @@ TAKES_ID = "$1" in SQL
 _pool: list[asyncpg.Pool] = []
 
 
+async def _kept(_connection: asyncpg.Connection) -> None:
+    return None
+
+
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 size = int(os.environ.get("BARE_POOL", "10"))
-                _pool.append(await asyncpg.create_pool(os.environ["BARE_DSN"], min_size=size, max_size=size))
+                # reset=_kept: asyncpg's default reset is a round trip per release (RESET ALL, UNLISTEN …);
+                # the floor's only statement changes no session state.
+                pool = await asyncpg.create_pool(
+                    os.environ["BARE_DSN"], min_size=size, max_size=size, reset=_kept
+                )
+                _pool.append(pool)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await _pool[0].close()

@@ -64,18 +64,18 @@ def test_a_connection_cut_while_it_rested_is_replaced(
     assert again.json()["numberReturned"] == 3
 
 
-def test_a_connection_cut_while_in_use_costs_one_503_and_is_replaced(
+def test_a_connection_cut_while_idle_is_replaced_without_a_ping(
     one_connection_service: tuple[Engine, httpx.Client], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(db, "REST_BEFORE_PING_S", 600.0)  # no ping: the read itself finds the loss
+    """The request path's own connections (twin.platform.db.RawReads) are asyncpg's: the driver reads
+    the server's goodbye on the idle socket and marks the connection closed, so the next request takes a
+    new one without a ping and without an error. (A connection cut in the middle of a statement is a
+    503 and closes every older one: tests/platform/test_raw_reads.py.)"""
+    monkeypatch.setattr(db, "REST_BEFORE_PING_S", 600.0)  # no ping
     engine, http = one_connection_service
     assert http.get("/collections/neighbourhoods/items/133").status_code == 200
     assert _cut_every_other_connection(engine) >= 1
     time.sleep(0.2)
-    lost = http.get("/collections/district/items/09")
-    assert lost.status_code == 503, lost.text
-    assert lost.headers["content-type"] == "application/problem+json"
-    assert lost.headers["retry-after"].isdigit()
     again = http.get("/collections/district/items/09")
     assert again.status_code == 200, again.text
     assert again.json()["id"] == "09"

@@ -17,7 +17,7 @@ import anyio
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from twin.core.catalog import store as catalog_store
 from twin.core.catalog.model import Catalog, Collection
@@ -32,7 +32,7 @@ from twin.core.features.query import ItemsQuery, parse_items_query
 from twin.core.imports import store as import_runs
 from twin.core.registry import derived_layers
 from twin.core.versions import LayerVersions, announce
-from twin.platform.db import connect, database_url, libpq_url
+from twin.platform.db import ReadConnection, connect, database_url, libpq_url
 from twin.platform.reads import ReadRoute
 from twin.platform.settings import Settings
 
@@ -96,7 +96,7 @@ class LayerService:
         self._computations: dict[str, dict[str, Any] | None] = {}
 
     async def start(self) -> None:
-        self.reads.start()
+        await self.reads.start()
         self.versions.start()
         try:
             await anyio.to_thread.run_sync(self._register_derived)
@@ -269,7 +269,7 @@ class LayerService:
             derived_fields=self.derived_fields(collection),
         )
 
-    async def _read(self, collection: Collection, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _read(self, collection: Collection, work: Callable[[ReadConnection], Awaitable[T]]) -> T:
         """A base layer's rows may come from a replica; a derived result is read on the primary, where it
         was computed and written just before."""
         return await self.reads.read(work, prefer_replica=collection.derived is None)
@@ -290,7 +290,7 @@ class LayerService:
         return Page(row["features"] or "", returned, matched, next_cursor, prev_cursor)
 
     async def _page_rows(
-        self, conn: AsyncConnection, collection: Collection, query: ItemsQuery
+        self, conn: ReadConnection, collection: Collection, query: ItemsQuery
     ) -> tuple[Mapping[str, Any], int, bool, int | None]:
         """The page's row, features returned, whether more follow, and numberMatched."""
         # numberMatched: carried by the cursor on later pages; an unfilled first page is its own

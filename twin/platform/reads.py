@@ -28,10 +28,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from twin.core.errors import DatabaseUnavailable, Overloaded
-from twin.platform.db import connect, make_async_engine
+from twin.platform.db import RawReads, ReadConnection, connect, make_async_engine
 from twin.platform.settings import Settings
 
 log = logging.getLogger("twin.reads")
@@ -96,6 +96,8 @@ class ReadRoute:
 
     def __init__(self, settings: Settings, primary: AsyncEngine) -> None:
         self.primary = primary
+        self.raw = RawReads(settings, primary)
+        """The primary's own pool for these reads (asyncpg's, without SQLAlchemy's checkout)."""
         self._max_lag = settings.replica_max_lag_seconds
         self._interval = settings.replica_check_seconds
         urls = [_replica_url(secret, position) for position, secret in enumerate(settings.read_replicas, 1)]
@@ -108,7 +110,8 @@ class ReadRoute:
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
-    def start(self) -> None:
+    async def start(self) -> None:
+        await self.raw.start()
         if self.replicas and self._task is None:
             self._task = asyncio.create_task(self._check_forever(), name="twin-read-replicas")
 
@@ -120,11 +123,10 @@ class ReadRoute:
             self._task = None
         for replica in self.replicas:
             await replica.engine.dispose()
+        await self.raw.stop()
 
     # -- reads ---------------------------------------------------------------------------------------
-    async def read(
-        self, work: Callable[[AsyncConnection], Awaitable[T]], *, prefer_replica: bool = True
-    ) -> T:
+    async def read(self, work: Callable[[ReadConnection], Awaitable[T]], *, prefer_replica: bool = True) -> T:
         """`work` done on a usable replica, or on the primary. A replica that fails (before or during the
         work) is marked down at once and the work is done again on the primary: the caller never sees a
         replica's failure."""
@@ -141,8 +143,8 @@ class ReadRoute:
                 return result
         elif prefer_replica and self.replicas:
             self._primary_reads += 1
-        async with connect(self.primary) as conn:
-            return await work(conn)
+        async with self.raw.connection() as raw:
+            return await work(raw)
 
     def _choose(self) -> Replica | None:
         if not self.replicas:

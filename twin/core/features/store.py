@@ -7,18 +7,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from twin.core.catalog.model import Collection
 from twin.core.crs import Crs
 from twin.core.features import sql
 from twin.core.features.query import ItemsQuery
 from twin.core.tiles import tile_sql
-from twin.platform.db import fetch_row, fetch_value
+from twin.platform.db import ReadConnection, fetch_row, fetch_value
 
 
 async def read_page(
-    conn: AsyncConnection, collection: Collection, query: ItemsQuery, *, count_matched: bool = False
+    conn: ReadConnection, collection: Collection, query: ItemsQuery, *, count_matched: bool = False
 ) -> Mapping[str, Any]:
     """One row: ``features`` (joined GeoJSON texts), ``fetched`` (up to limit + 1), ``matched`` (with
     `count_matched`, when more rows follow), ``scan_first`` and ``scan_last`` (the sort keys at both
@@ -29,9 +27,7 @@ async def read_page(
     return row
 
 
-async def read_feature(
-    conn: AsyncConnection, collection: Collection, feature_id: str, crs: Crs
-) -> str | None:
+async def read_feature(conn: ReadConnection, collection: Collection, feature_id: str, crs: Crs) -> str | None:
     """One feature's GeoJSON text, or None (also for an id that cannot be one of the collection's)."""
     built = sql.item_sql(collection, feature_id, crs)
     if built is None:
@@ -41,7 +37,7 @@ async def read_feature(
 
 
 async def read_tile(
-    conn: AsyncConnection, collection: Collection, z: int, x: int, y: int, max_features: int
+    conn: ReadConnection, collection: Collection, z: int, x: int, y: int, max_features: int
 ) -> bytes:
     statement, params = tile_sql(collection, z, x, y, max_features)
     data = await fetch_value(conn, statement, params)
