@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import datetime
 
 import orjson
 
-from twin.platform.logs import AccessLog
+from twin.platform.logs import AccessLog, json_line
 
 
 def test_every_request_is_written_in_order_as_json() -> None:
@@ -46,4 +47,18 @@ def test_a_record_does_not_wake_the_writer() -> None:
     assert stream.getvalue() == ""  # nothing written before the interval or a flush
     access_log.flush(timeout=5)
     assert len(stream.getvalue().splitlines()) == 100
+    access_log.close()
+
+
+def test_a_line_is_json_line_s_own_whatever_the_path_holds() -> None:
+    stream = io.StringIO()
+    access_log = AccessLog(stream)
+    path = '/collections/a"b\\c/items/é\x01'
+    access_log.record("r1", "GET", path, 404, 1.25)
+    access_log.flush()
+    line = stream.getvalue().splitlines()[0]
+    written = orjson.loads(line)
+    created = datetime.fromisoformat(written["ts"]).timestamp()
+    fields = {"request_id": "r1", "method": "GET", "path": path, "status": 404, "ms": 1.25}
+    assert line == json_line(created, "info", "twin.http", "request", fields)
     access_log.close()
