@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.fastpath import serving_of
+
 # The routes themselves: one behaviour, two ways in.
 from app.routes.ogc import item, items
 from app.routes.tiles import tile
@@ -39,12 +41,11 @@ class FastLane:
             await self.app(scope, receive, send)
             return
         app = scope.get("app")
-        state = getattr(app, "state", None)
-        layers = getattr(state, "layers", None)
-        responder = getattr(state, "responder", None)
-        if layers is None or responder is None or layers.settings.require_read_key:
+        serving = serving_of(scope)
+        if serving is None or not serving.open_reads:
             await self.app(scope, receive, send)  # reads that need a key take the routed path
             return
+        layers, responder = serving.layers, serving.responder
         path = scope["path"]
         request = Request(scope, receive)
         try:

@@ -10,12 +10,31 @@ down, or when reads need an API key, every request takes the normal path.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.negotiation import FRONT_KEY, accepts_gzip_header, etag_matches
+from app.negotiation import FRONT_KEY, Responder, accepts_gzip_header, etag_matches
 from twin.core.cache import CachedResponse
+from twin.core.serving import LayerService
 from twin.platform import clock
+from twin.platform.logs import AccessLog
+
+
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """What the front reads on every request, as plain attributes of the app (`TwinApp.serving`, set by
+    the lifespan): Starlette's `app.state` answers each attribute through a Python ``__getattr__``."""
+
+    layers: LayerService
+    responder: Responder
+    access_log: AccessLog | None
+    open_reads: bool
+    """Reads need no API key: the front may answer them from the cache, the fast lane route them."""
+
+
+def serving_of(scope: Scope) -> Serving | None:
+    return getattr(scope.get("app"), "serving", None)
 
 
 def front_key(scope: Scope, fingerprint: str) -> Hashable:
@@ -42,17 +61,15 @@ class FrontCache:
         if scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        state = getattr(scope.get("app"), "state", None)
-        layers = getattr(state, "layers", None)
-        responder = getattr(state, "responder", None)
-        fingerprint = None
-        if layers is not None and responder is not None and not layers.settings.require_read_key:
-            fingerprint = layers.versions.current()
-        if fingerprint is None or responder is None:
+        serving = serving_of(scope)
+        fingerprint = (
+            serving.layers.versions.current() if serving is not None and serving.open_reads else None
+        )
+        if serving is None or fingerprint is None:
             await self.app(scope, receive, send)
             return
         key = front_key(scope, fingerprint)
-        entry = responder.cache.get(key)
+        entry = serving.responder.cache.get(key)
         if entry is None:
             scope.setdefault("state", {})[FRONT_KEY] = key
             await self.app(scope, receive, send)
@@ -73,6 +90,5 @@ async def _send(entry: CachedResponse, scope: Scope, send: Send) -> None:
         await send({"type": "http.response.start", "status": 304, "headers": kept})
         await send({"type": "http.response.body", "body": b""})
         return
-    headers = [*entry.raw_headers, (b"x-twin-cache", b"hit")]
-    await send({"type": "http.response.start", "status": entry.status, "headers": headers})
+    await send({"type": "http.response.start", "status": entry.status, "headers": entry.hit_headers})
     await send({"type": "http.response.body", "body": entry.body})

@@ -18,7 +18,7 @@ import twin
 from app.cors import Cors
 from app.errors import install_error_handlers
 from app.fastlane import FastLane
-from app.fastpath import FrontCache
+from app.fastpath import FrontCache, Serving
 from app.middleware import Gzip, RequestLog
 from app.negotiation import Responder
 from app.openapi import install_openapi_30
@@ -57,6 +57,7 @@ class TwinApp(FastAPI):
     layer first (a 500 problem); the front then logs it, and gives the answer its CORS headers too."""
 
     front: ASGIApp | None = None
+    serving: Serving | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.front is None:
@@ -95,6 +96,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ResponseCache(settings.response_cache_mb * 2**20), settings.http_max_age
         )
         await app.state.layers.start()
+        if isinstance(app, TwinApp):
+            app.serving = Serving(
+                app.state.layers, app.state.responder, app.state.access_log, not settings.require_read_key
+            )
         # Everything made so far lives as long as the process: keep it out of every future collection,
         # or full collections of ~200k start-up objects stall requests for ~100 ms every few seconds.
         gc.collect()
@@ -102,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if isinstance(app, TwinApp):
+                app.serving = None
             await app.state.layers.stop()
             await app.state.engine.dispose()
             app.state.sync_engine.dispose()

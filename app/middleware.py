@@ -11,6 +11,7 @@ import time
 from starlette.middleware.gzip import GZipMiddleware, GZipResponder
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.fastpath import serving_of
 from app.negotiation import accepts_gzip_header
 
 
@@ -40,7 +41,8 @@ class RequestLog:
             await self.app(scope, receive, send_with_id)
         finally:
             # Appended for the log's writer thread (twin.platform.logs.AccessLog), which no request wakes.
-            access_log = getattr(getattr(scope.get("app"), "state", None), "access_log", None)
+            serving = serving_of(scope)
+            access_log = serving.access_log if serving is not None else None
             if access_log is not None:
                 ms = round((time.perf_counter() - started) * 1000, 2)
                 access_log.record(request_id, scope["method"], scope["path"], status, ms)

@@ -28,6 +28,11 @@ class CachedResponse:
         return tuple(named)
 
     @functools.cached_property
+    def hit_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """`raw_headers` and the mark of an answer from the cache."""
+        return (*self.raw_headers, (b"x-twin-cache", b"hit"))
+
+    @functools.cached_property
     def etag(self) -> str | None:
         return next((v for k, v in self.headers if k.lower() == "etag"), None)
 
