@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import httpx
 import pytest
 import shapely
@@ -12,7 +15,10 @@ from sqlalchemy import Engine
 from tests.support.api import GEOJSON, assert_problem, features, follow
 from tests.support.databases import stored_grid_count
 from tests.support.geo import to_utm
+from tests.support.live import LiveServer
 from tests.support.lozenets import LOZENETS_NEIGHBOURHOODS
+from twin.core.catalog.model import Collection
+from twin.core.features import store as features_store
 
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
 
@@ -378,3 +384,35 @@ def test_a_repeated_request_is_answered_before_routing(client: httpx.Client) -> 
         "/collections/neighbourhoods/items", params=params, headers={"If-None-Match": first.headers["etag"]}
     )
     assert revalidated.status_code == 304
+
+
+def test_a_whole_layer_is_counted_once_per_data_version(
+    server: LiveServer, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numberMatched of an unfiltered first page is the layer's size: counted on the first such page of
+    a data version, then known (a filtered page is counted each time; a new data version anew)."""
+    counted: list[tuple[int, bool]] = []
+    read_page = features_store.read_page
+
+    async def spy(conn: Any, collection: Collection, query: Any, *, count_matched: bool = False) -> Any:
+        counted.append((collection.data_version, count_matched))
+        return await read_page(conn, collection, query, count_matched=count_matched)
+
+    monkeypatch.setattr(features_store, "read_page", spy)
+    layers = server.app.state.layers
+    layers._layer_sizes.clear()
+    # Distinct limits: each a new answer, not one the response cache holds.
+    first = features(client, "neighbourhoods", limit=2, f="json")
+    second = features(client, "neighbourhoods", limit=3, f="json")
+    filtered = features(client, "neighbourhoods", limit=1, filter="name LIKE 'жк.%'", f="json")
+    assert first["numberMatched"] == second["numberMatched"] == 7
+    assert (
+        filtered["numberMatched"] == sum(n.startswith("жк.") for n in LOZENETS_NEIGHBOURHOODS.values()) == 2
+    )
+    version = counted[0][0]
+    assert counted == [(version, True), (version, False), (version, True)]
+    collection = server.run(layers.catalog()).get("neighbourhoods")
+    newer = dataclasses.replace(collection, data_version=version + 1)
+    query = layers.parse(newer, {"limit": "2"})
+    assert server.run(layers.page(newer, query)).number_matched == 7
+    assert counted[-1] == (version + 1, True)  # a new data version is counted anew

@@ -70,6 +70,11 @@ class ItemsQuery:
     """The parameters that shape the result, normalised: the key of caches and ETags."""
     digest: str = ""
 
+    @property
+    def filters(self) -> bool:
+        """Whether anything narrows the layer (bbox, datetime, property equality, CQL2)."""
+        return bool(self.bbox is not None or self.interval is not None or self.equals or self.cql is not None)
+
 
 # -- parsing -----------------------------------------------------------------------------------------
 def reject_unknown(given: Iterable[str], allowed: Set[str], where: str) -> None:
