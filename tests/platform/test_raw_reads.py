@@ -6,6 +6,7 @@ connection leaves the pool. Each test runs on both kinds of connection."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -147,3 +148,18 @@ def test_a_rested_connection_that_does_not_answer_its_ping_is_replaced(
     pid, new_pid, waited = _run(quick, "asyncpg pool", work)
     assert new_pid != pid
     assert 1.0 <= waited < 3.0  # the ping's timeout, then a new connection
+
+
+def test_at_most_the_pool_size_is_kept_idle(settings: Settings) -> None:
+    small = settings.model_copy(update={"db_pool_size": 2})
+
+    async def work(connect: Connect) -> tuple[Any, ...]:
+        async with contextlib.AsyncExitStack() as stack:
+            held = [await stack.enter_async_context(connect()) for _ in range(4)]  # the pool and its overflow
+            pids = {await fetch_value(conn, "SELECT pg_backend_pid()", {}) for conn in held}
+        assert isinstance(held[0], RawConnection)
+        idle = held[0].pool._idle
+        return len(pids), len(idle), sum(not conn.driver.is_closed() for conn in held)
+
+    opened, idle, still_open = _run(small, "asyncpg pool", work)
+    assert (opened, idle, still_open) == (4, 2, 2)  # the two given back last were closed

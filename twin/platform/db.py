@@ -330,11 +330,9 @@ _UNREACHABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceE
 class RawReads:
     """The request path's own connections to the primary, plain asyncpg ones. No pool object is needed
     to bound them: every checkout happens inside the engine's admission, so no more are in use than it
-    lets work at once. Idle ones are reused most recent first; beyond TWIN_DB_POOL_SIZE, those idle for
-    a minute are closed. asyncpg's own pool was not used: it resets every connection it takes back (a
+    lets work at once. Idle ones are reused most recent first; at most TWIN_DB_POOL_SIZE are kept idle,
+    as in SQLAlchemy's pool. asyncpg's own pool was not used: it resets every connection it takes back (a
     round trip per answer) and detaches a connection the server cut, mid-request."""
-
-    IDLE_CLOSE_S = 60.0
 
     def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -397,10 +395,11 @@ class RawReads:
         if self._stopped or conn.driver.is_closed() or conn.generation != self._generation:
             conn.driver.terminate()
             return
-        now = conn.used_at = time.monotonic()
+        if len(self._idle) >= self.size:  # as SQLAlchemy's overflow: closed when given back
+            conn.driver.terminate()
+            return
+        conn.used_at = time.monotonic()
         self._idle.append(conn)
-        while len(self._idle) > self.size and now - self._idle[0].used_at > self.IDLE_CLOSE_S:
-            self._idle.pop(0).driver.terminate()
 
     def failed(self, conn: RawConnection, statement: str, exc: BaseException) -> None:
         """What `_fail` does for SQLAlchemy's connections: a statement interrupted (cancelled, a bare
