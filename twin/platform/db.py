@@ -10,7 +10,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 import asyncpg
 from sqlalchemy import Engine, create_engine, event
@@ -282,6 +282,13 @@ async def _fail(
     if lost:
         conn.sync_engine.pool._invalidate(fairy, exc, _checkin=False)
         await conn.invalidate(exc)
+    _raise_as_sqlalchemy(dialect, statement, dbapi_error, exc, lost=lost)
+
+
+def _raise_as_sqlalchemy(
+    dialect: Any, statement: str, dbapi_error: Any, exc: BaseException, *, lost: bool
+) -> NoReturn:
+    """The DBAPIError SQLAlchemy's own execute would raise (parameters hidden), from the driver's error."""
     raise DBAPIError.instance(
         statement,
         None,
@@ -419,12 +426,4 @@ class RawReads:
         lost = driver.is_closed()
         if lost:
             self._generation += 1
-        raise DBAPIError.instance(
-            statement,
-            None,
-            dbapi_error,
-            dialect.loaded_dbapi.Error,
-            hide_parameters=True,
-            connection_invalidated=lost,
-            dialect=dialect,
-        ) from exc
+        _raise_as_sqlalchemy(dialect, statement, dbapi_error, exc, lost=lost)
