@@ -40,7 +40,8 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            # Appended for the log's writer thread (twin.platform.logs.AccessLog), which no request wakes.
+            # Formatted and appended for the log's writer thread (twin.platform.logs.AccessLog), which no
+            # request wakes.
             serving = serving_of(scope)
             access_log = serving.access_log if serving is not None else None
             if access_log is not None:

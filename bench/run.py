@@ -658,8 +658,8 @@ def wait_ready(name: str, proc: subprocess.Popen[bytes], url: str, log: Path, ti
 
 def start_twin(procs: Processes, name: str, url: URL, *, cache: bool, workers: int = 1) -> Server:
     port = free_port()
-    # INFO: the request log on, as the twin is served (a deque append per request; a writer thread
-    # writes them five times a second).
+    # INFO: the request log on, as the twin is served (a line formatted and appended per request; a
+    # writer thread writes them every 50 ms).
     settings = {"TWIN_LOG_LEVEL": "INFO", "TWIN_ITEMS_MAX_LIMIT": "10000"}
     if not cache:
         settings["TWIN_RESPONSE_CACHE_MB"] = "0"

@@ -1,9 +1,9 @@
 """Structured logging: one JSON object per line (or plain text), with whatever `extra=` a caller gives;
-and the service's request log, which costs its request a tuple appended to a deque.
+and the service's request log, which costs its request a line formatted and appended to a deque.
 
 A log record through `logging` costs about 20 µs (the record, the formatter, a write and a flush each),
-a tenth of a cached answer. The request log therefore only keeps its fields; a writer thread turns them
-into lines a few times a second, one write and one flush for all that arrived meanwhile."""
+a tenth of a cached answer. The request log therefore formats its line itself (about 1.4 µs) and keeps
+it; a writer thread writes what arrived every 50 ms, one write and one flush."""
 
 from __future__ import annotations
 
