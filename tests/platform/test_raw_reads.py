@@ -163,3 +163,28 @@ def test_at_most_the_pool_size_is_kept_idle(settings: Settings) -> None:
 
     opened, idle, still_open = _run(small, "asyncpg pool", work)
     assert (opened, idle, still_open) == (4, 2, 2)  # the two given back last were closed
+
+
+def test_a_ping_cancelled_midway_closes_its_connection(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "REST_BEFORE_PING_S", 0.1)
+
+    async def work(connect: Connect) -> tuple[Any, ...]:
+        async with connect() as conn:
+            assert isinstance(conn, RawConnection)
+            rested = conn
+            conn.driver._transport.pause_reading()  # type: ignore[attr-defined]  # the ping will wait
+        await asyncio.sleep(0.2)
+
+        async def take() -> None:
+            async with connect():
+                pass
+
+        with pytest.raises(TimeoutError):  # the client went away while the rested one was pinged
+            await asyncio.wait_for(take(), 0.3)
+        return rested.driver.is_closed(), len(rested.pool._idle)
+
+    closed, idle = _run(settings, "asyncpg pool", work)
+    assert closed  # terminated, not dropped while half-used
+    assert idle == 0

@@ -391,6 +391,9 @@ class RawReads:
             except _UNREACHABLE:
                 conn.driver.terminate()
                 continue
+            except BaseException:  # cancelled mid-ping (the client went away): not left half-used
+                conn.driver.terminate()
+                raise
             return conn
         try:
             driver = await asyncpg.connect(timeout=self.connect_timeout, **self._options)
