@@ -63,7 +63,7 @@ class TwinApp(FastAPI):
         if scope["type"] != "http" or self.front is None:
             await super().__call__(scope, receive, send)
             return
-        scope["app"] = self  # what Starlette sets; the front reads the app's state from it
+        scope["app"] = self  # what Starlette sets; the front reads `serving` from it
         await self.front(scope, receive, send)
 
     async def behind_front(self, scope: Scope, receive: Receive, send: Send) -> None:

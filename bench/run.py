@@ -1493,46 +1493,55 @@ def measure_scaling_and_ceiling(
         say(f"ceiling: a bare ASGI app serving the same {len(answer):,}-byte {key} answer")
         body_file = RESULTS / f"bare-{key}.json"
         body_file.write_bytes(answer)
-        port = free_port()
-        env = {**clean_env(), "BARE_BODY_FILE": str(body_file)}
-        cmd = [sys.executable, "-m", "uvicorn", "bench.bare:app", *TWIN_FLAGS, "--port", str(port)]
-        log = RESULTS / "logs" / f"bare-{key}.log"
-        proc = procs.start(BARE, cmd, env, ROOT, log)
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(BARE, proc, f"{base}/", log)
-        url = f"{base}/{key}"
-        for clients in clients_list:
-            if warmup:
-                run_wrk(url, clients, warmup, None)
-            ceiling = run_wrk(url, clients, seconds, None)
-            ceiling.case, ceiling.target = key, BARE
-            results.append(ceiling)
-        procs.stop_all()
+        env = {"BARE_BODY_FILE": str(body_file)}
+        results += measure_bare(
+            procs, BARE, "bench.bare:app", env, key, f"/{key}", clients_list, None, seconds, warmup
+        )
     # The floors: each cold case's own PostGIS-alone statement through an asyncpg pool of the twin's
     # size, its text sent as it is (bench/bare_db.py): what any Python request path can reach here.
     for case in (c for c in cases if c.key in FLOOR_CASES and c.sql is not None):
         say(f"floor: a bare ASGI app running the {case.key} case's statement through asyncpg")
-        port = free_port()
         env = {
-            **clean_env(),
             "BARE_DSN": libpq_url(db),
             "BARE_SQL": bare_statement(case.sql.script),
             "BARE_POOL": str(Settings.model_fields["db_pool_size"].default),
         }
-        cmd = [sys.executable, "-m", "uvicorn", "bench.bare_db:app", *TWIN_FLAGS, "--port", str(port)]
-        log = RESULTS / "logs" / f"bare-db-{case.key}.log"
-        proc = procs.start(BARE_DB, cmd, env, ROOT, log)
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(BARE_DB, proc, f"{base}/{case.key}/1", log)
-        url = f"{base}/{case.key}/"
-        lua_args = [f"/{case.key}/", str(case.max_id)] if case.random_id else None
-        for clients in CLIENTS:
-            if warmup:
-                run_wrk(url, clients, warmup, lua_args)
-            floor = run_wrk(url, clients, seconds, lua_args)
-            floor.case, floor.target = case.key, BARE_DB
-            results.append(floor)
-        procs.stop_all()
+        path = f"/{case.key}/"
+        lua_args = [path, str(case.max_id)] if case.random_id else None
+        results += measure_bare(
+            procs, BARE_DB, "bench.bare_db:app", env, case.key, path, CLIENTS, lua_args, seconds, warmup
+        )
+    procs.stop_all()
+    return results
+
+
+def measure_bare(
+    procs: Processes,
+    name: str,
+    app: str,
+    env: dict[str, str],
+    case: str,
+    path: str,
+    clients_list: tuple[int, ...],
+    lua_args: list[str] | None,
+    seconds: int,
+    warmup: int,
+) -> list[Result]:
+    """A bare ASGI app (`app`, with its settings in `env`) under the twin's uvicorn flags, loaded at `path`
+    with each number of clients, then stopped: one result per number, as case `case`, target `name`."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", app, *TWIN_FLAGS, "--port", str(port)]
+    log = RESULTS / "logs" / f"{app.split(':')[0].split('.')[-1]}-{case}.log"
+    proc = procs.start(name, cmd, {**clean_env(), **env}, ROOT, log)
+    url = f"http://127.0.0.1:{port}{path}"
+    wait_ready(name, proc, url + ("1" if path.endswith("/") else ""), log)
+    results = []
+    for clients in clients_list:
+        if warmup:
+            run_wrk(url, clients, warmup, lua_args)
+        result = run_wrk(url, clients, seconds, lua_args)
+        result.case, result.target = case, name
+        results.append(result)
     procs.stop_all()
     return results
 

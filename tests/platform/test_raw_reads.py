@@ -50,7 +50,6 @@ def _run(settings: Settings, kind: str, work: Callable[[Connect], Awaitable[T]])
     async def main() -> T:
         engine = make_async_engine(settings)
         raw = RawReads(settings, engine)
-        await raw.start()
 
         @asynccontextmanager
         async def from_sqlalchemy() -> AsyncIterator[ReadConnection]:

@@ -98,7 +98,7 @@ class LayerService:
         self._computations: dict[str, dict[str, Any] | None] = {}
 
     async def start(self) -> None:
-        await self.reads.start()
+        self.reads.start()
         self.versions.start()
         try:
             await anyio.to_thread.run_sync(self._register_derived)

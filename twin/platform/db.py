@@ -192,9 +192,9 @@ async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 # -- reads straight on asyncpg ------------------------------------------------------------------------
 # SQLAlchemy's execute (text() construction, its compile cache, the cursor adapter, the result proxy)
 # cost more of a one-feature request than asyncpg's own round trip did (profiled: 17 % against 10 %).
-# The reads of the request path run their statement on the pooled asyncpg connection itself; the pool,
-# the admission and the rested ping stay SQLAlchemy's, and errors become the same DBAPIError the
-# handlers already answer (a 503 for a lost connection, a 400 for a data exception).
+# The reads of the request path run their statement on asyncpg itself, on a connection of RawReads
+# (below) or of SQLAlchemy's pool (replicas), and errors become the same DBAPIError the handlers
+# already answer (a 503 for a lost connection, a 400 for a data exception).
 
 _NAMED = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")|(?<![:\w\\]):(\w+)(?![:\w])""")
 """A quoted literal or identifier (kept as it is), or a bound parameter as SQLAlchemy's text() finds
@@ -353,10 +353,7 @@ class RawReads:
         self._generation = 0
         """Raised when a connection is found lost: every older one is closed when next seen."""
         self._stopped = False
-
-    async def start(self) -> None:
-        """Nothing to open: connections open on demand (the database may be down at start-up)."""
-        self._stopped = False
+        # Nothing is opened here: connections open on demand (the database may be down at start-up).
 
     async def stop(self) -> None:
         self._stopped = True

@@ -110,8 +110,7 @@ class ReadRoute:
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
-    async def start(self) -> None:
-        await self.raw.start()
+    def start(self) -> None:
         if self.replicas and self._task is None:
             self._task = asyncio.create_task(self._check_forever(), name="twin-read-replicas")
 
