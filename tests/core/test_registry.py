@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,7 +21,7 @@ from pyproj import Geod
 from sqlalchemy import Connection, Engine, text
 
 from app.main import create_app
-from tests.support.api import assert_problem, features
+from tests.support.api import assert_problem, features, once_heard
 from tests.support.databases import scratch_database
 from tests.support.live import LiveServer
 from twin.core import registry
@@ -327,13 +326,10 @@ def test_a_result_from_replaced_data_is_not_served(
     assert features(http, "tree_shade", result=created["id"])["features"][0]["properties"]["trees"] == 1
     entry = _trees_file(mirror, TREES[1:])  # tree 1 is cut down
     run_import(engine, settings, Manifest(sources=(entry,)), registry.loaders()["example_trees"])
-    # The service hears of the import through LISTEN/NOTIFY, a moment after its commit (the freshness
-    # tests bound that moment); until then its front cache may still answer the old bytes.
-    deadline = time.monotonic() + 5
-    while (
-        stale := http.get("/collections/tree_shade/items", params={"result": created["id"]})
-    ).status_code == 200 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    stale = once_heard(
+        lambda: http.get("/collections/tree_shade/items", params={"result": created["id"]}),
+        lambda answer: answer.status_code != 200,
+    )
     assert_problem(stale, 404, "replaced")
     again = http.post("/collections/tree_shade/results", json={"points": [list(ZOO)], "radius_m": 60}).json()
     assert again["id"] != created["id"]

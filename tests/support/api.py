@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,3 +38,19 @@ def follow(client: httpx.Client, first: dict[str, Any], rel: str = "next") -> li
         pages.append(client.get(link).json())
         assert len(pages) < 100
     return pages
+
+
+def once_heard(
+    fetch: Callable[[], httpx.Response],
+    changed: Callable[[httpx.Response], bool],
+    seconds: float = 5.0,
+) -> httpx.Response:
+    """The first answer that `changed` accepts, or the last one asked within `seconds`.
+
+    An import made by another process reaches the service through LISTEN/NOTIFY a moment after its
+    commit (tests/core/test_freshness.py bounds that moment); until then the service's front cache may
+    rightly answer the old bytes, so a test asks again instead of racing the notice."""
+    deadline = time.monotonic() + seconds
+    while not changed(response := fetch()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return response

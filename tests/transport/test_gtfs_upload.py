@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from app.main import create_app
-from tests.support.api import assert_problem
+from tests.support.api import assert_problem, once_heard
 from tests.support.databases import scratch_database
 from tests.support.live import LiveServer
 from twin.core.imports.manifest import Manifest
@@ -269,7 +269,10 @@ def test_the_manifest_feed_does_not_replace_an_upload_unless_forced(
     assert _stop_count(upload_engine) == 2870  # the Sofia feed's stops.txt
     stops = next(layer for layer in http.get("/layers").json()["layers"] if layer["id"] == "stops")
     assert stops["source"].startswith("Community GTFS of Sofia")
-    gone = http.get("/transport/stops/S1/metrics", params={"date": "2026-12-01"})
+    gone = once_heard(
+        lambda: http.get("/transport/stops/S1/metrics", params={"date": "2026-12-01"}),
+        lambda answer: answer.status_code != 200,
+    )
     assert_problem(gone, 404, "S1")
     zoo = http.get("/transport/stops/2764/metrics", params={"date": "2026-12-01"})
     assert zoo.status_code == 200
