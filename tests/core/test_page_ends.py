@@ -1,6 +1,7 @@
 """A page in id order takes its first and last keys from its smallest and largest id (no key array per
-row, no sorted aggregates); the general form, for any sort, builds and sorts them. Both must give the
-same pages and the same cursors, forwards and backwards, for integer and text keys."""
+row, no sorted aggregates); the general form, for any sort, builds and sorts them. A page of a whole
+layer in id order also asks the index whether more follow instead of reading a row beyond the page. All
+must give the same pages and the same cursors, forwards and backwards, for integer and text keys."""
 
 from __future__ import annotations
 
@@ -41,11 +42,20 @@ def _collection(id_type: str) -> Collection:
     )
 
 
-def _walk(conn: Connection, collection: Collection, limit: int) -> list[tuple[Any, ...]]:
+COVERING = (23.0, 42.0, 24.0, 43.0)
+"""A bbox around every row: a filter that keeps them all."""
+
+
+def _walk(
+    conn: Connection,
+    collection: Collection,
+    limit: int,
+    bbox: tuple[float, float, float, float] | None = None,
+) -> list[tuple[Any, ...]]:
     """Every page forwards to the end, then backwards to the start: (features, fetched, first, last)."""
     crs = parse_crs(None, "crs")
     seen: list[tuple[Any, ...]] = []
-    query = ItemsQuery(limit=limit, crs=crs)
+    query = ItemsQuery(limit=limit, crs=crs, bbox=bbox)
     for forward in (True, False):
         while True:
             statement, params = sql.page_sql(collection, query, count_matched=query.cursor is None)
@@ -84,7 +94,14 @@ def test_page_ends_from_min_and_max_match_the_general_form(engine: Engine, id_ty
         by_ends = replace(general, id_is_key=True)
         assert not general.id_is_key
         walked = _walk(conn, by_ends, limit)
+        # The whole layer (the index asked whether more follow) …
+        assert (
+            "row_number" not in sql.page_sql(by_ends, ItemsQuery(limit=limit, crs=parse_crs(None, "crs")))[0]
+        )
         assert walked == _walk(conn, general, limit)
+        # … and a filter that keeps every row (a row beyond the page tells): the same pages and cursors.
+        assert walked == _walk(conn, by_ends, limit, COVERING)
+        assert walked == _walk(conn, general, limit, COVERING)
         conn.rollback()
     # Forwards, the pages list every row once, in the key's order (C collation: bytewise).
     forward_pages = walked[: -(-len(CODES) // limit)]

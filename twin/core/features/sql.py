@@ -137,6 +137,8 @@ def page_sql(
     """
     params: dict[str, Any] = {}
     clauses = _where(collection, query, params)
+    if not clauses and not query.sort and collection.id_is_key:
+        return _whole_layer_page_sql(collection, query, params, count_matched=count_matched)
     keys = _sort_keys(collection, query)
     backwards = query.cursor is not None and not query.cursor.forward
     page_clauses = list(clauses)
@@ -184,6 +186,46 @@ def page_sql(
         f" FROM (SELECT {feature} AS feature, {carried},"
         f" row_number() OVER (ORDER BY {order}) AS n"
         f" FROM {collection.table} t{where} ORDER BY {order} LIMIT :lim1) p"
+    )
+    return sql, params
+
+
+def _whole_layer_page_sql(
+    collection: Collection, query: ItemsQuery, params: dict[str, Any], *, count_matched: bool
+) -> tuple[str, dict[str, Any]]:
+    """page_sql for a page of a whole layer in id order (a client paging through it): the same row.
+
+    Whether more follow is asked of the primary key's index after the page's last id (one probe), not
+    by reading a row beyond the page and numbering the rows with a window: 20 % of PostgreSQL's time on
+    a 1,000-feature page (best of 80 EXPLAIN ANALYZE). Only here: with a filter, the first row after the
+    page may lie far along the index, and the probe could read the rest of the layer to find it."""
+    backwards = query.cursor is not None and not query.cursor.forward
+    key = collection.id_sql
+    where = ""
+    if query.cursor is not None:
+        keys = [(key, collection.id_type, True)]
+        where = " WHERE " + _keyset(keys, query.cursor.values, query.cursor.forward, params)
+    params["lim"] = query.limit
+    # The page's last row in scan order holds its largest id (its smallest when scanning backwards).
+    first, last, beyond = ("max", "min", "<") if backwards else ("min", "max", ">")
+    more = (
+        f"(count(*) = :lim AND EXISTS (SELECT 1 FROM {collection.table} t"  # noqa: S608  (catalog names only)
+        f" WHERE {key} {beyond} {last}(p.k0)))"
+    )
+    matched = "NULL::bigint"
+    if count_matched:
+        matched = f"CASE WHEN {more} THEN (SELECT count(*) FROM {collection.table} t) END"  # noqa: S608
+    # Backwards the scan runs from the cursor down; the page is joined in the collection's order.
+    joined = "string_agg(p.feature, ',' ORDER BY p.k0)" if backwards else "string_agg(p.feature, ',')"
+    order = _order([(key, collection.id_type, True)], backwards)
+    feature = feature_json_sql(collection, query.crs, query.properties)
+    sql = (
+        f"SELECT {joined} AS features,"  # noqa: S608  (catalog names only; values bound)
+        f" count(*) + CASE WHEN {more} THEN 1 ELSE 0 END AS fetched, {matched} AS matched,"
+        f" CASE WHEN count(*) > 0 THEN json_build_array({first}(p.k0))::text END AS scan_first,"
+        f" CASE WHEN count(*) > 0 THEN json_build_array({last}(p.k0))::text END AS scan_last"
+        f" FROM (SELECT {feature} AS feature, {key} AS k0"
+        f" FROM {collection.table} t{where} ORDER BY {order} LIMIT :lim) p"
     )
     return sql, params
 
