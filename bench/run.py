@@ -21,12 +21,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import importlib.metadata
 import json
 import math
 import os
 import platform
 import re
+import resource
 import shlex
 import signal
 import socket
@@ -451,6 +453,95 @@ class SqlCase:
 
 
 # -- load ---------------------------------------------------------------------------------------------
+# -- where a request's time goes --------------------------------------------------------------------------
+# CPU time from /proc: the server's process group, the database server (postmaster and its backends) and
+# the load generator (this process's waited-for children). At 1 client the parts run one after another,
+# so what a request's wall time holds beyond them is waiting: wake-ups and transfers between processes.
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuPerRequest:
+    wall_us: float
+    """Wall time per request and client (clients ÷ req/s)."""
+    server_us: float | None
+    """The HTTP server's processes (None for PostGIS alone: there is none)."""
+    database_us: float | None
+    """PostgreSQL's postmaster and backends (None when the database is not on this machine)."""
+    load_us: float
+    """wrk or pgbench."""
+
+
+def _proc_stats() -> list[tuple[int, int, int, float]]:
+    """(pid, ppid, process group, CPU seconds) of every process; its CPU includes that of its children
+    that have exited (a backend whose client disconnected, reaped by the postmaster)."""
+    stats = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # After the command name's closing parenthesis: state, ppid, pgrp, …, utime (12th), stime,
+            # cutime, cstime.
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            cpu = sum(int(f) for f in fields[11:15]) / _TICKS_PER_S
+            stats.append((int(entry.name), int(fields[1]), int(fields[2]), cpu))
+    return stats
+
+
+@functools.cache
+def postmaster_pid(db: str) -> int | None:
+    """The database server's postmaster, when it runs on this machine (a backend's parent)."""
+    with contextlib.suppress(psycopg.Error, OSError, ValueError, IndexError):
+        with psycopg.connect(db, connect_timeout=5) as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        fields = Path(f"/proc/{row[0]}/stat").read_text().rpartition(")")[2].split()
+        return int(fields[1])
+    return None
+
+
+class CpuMeter:
+    """CPU used by a server, the database and the load generator across one measured run."""
+
+    def __init__(self, server_group: int | None, db: URL | None) -> None:
+        self.server_group = server_group
+        self.postmaster = postmaster_pid(libpq_url(db)) if db is not None else None
+
+    def _sample(self) -> tuple[float | None, float | None, float]:
+        stats = _proc_stats()
+        server = (
+            sum(cpu for _pid, _ppid, group, cpu in stats if group == self.server_group)
+            if self.server_group is not None
+            else None
+        )
+        database = (
+            sum(cpu for pid, ppid, _g, cpu in stats if self.postmaster in (pid, ppid))
+            if self.postmaster is not None
+            else None
+        )
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return server, database, children.ru_utime + children.ru_stime
+
+    def __enter__(self) -> CpuMeter:
+        self.before = self._sample()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.after = self._sample()
+
+    def per_request(self, result: Result) -> CpuPerRequest | None:
+        if not result.requests or not result.rps:
+            return None
+        (s0, d0, l0), (s1, d1, l1) = self.before, self.after
+        per = 1e6 / result.requests
+        return CpuPerRequest(
+            wall_us=1e6 * result.clients / result.rps,
+            server_us=None if s0 is None or s1 is None else (s1 - s0) * per,
+            database_us=None if d0 is None or d1 is None else (d1 - d0) * per,
+            load_us=(l1 - l0) * per,
+        )
+
+
 @dataclass
 class Result:
     case: str
@@ -468,6 +559,8 @@ class Result:
     """How often this case was run again because the database restarted under it."""
     cache_hits: int | None = None
     """Answers the twin's response cache gave (the cached cases only)."""
+    cpu: CpuPerRequest | None = None
+    """Where the measured run's CPU went, per request (when the processes are on this machine)."""
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
@@ -573,7 +666,8 @@ def pgbench_result(url: URL, case: SqlCase, name: str, clients: int, seconds: in
     prefix = folder / f"{name}-c{clients}"
     for old in folder.glob(f"{prefix.name}.*"):
         old.unlink()
-    stdout, cmd = run_pgbench(url, script, clients, seconds, prefix)
+    with CpuMeter(None, url) as meter:
+        stdout, cmd = run_pgbench(url, script, clients, seconds, prefix)
     tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", stdout).group(1))  # type: ignore[union-attr]
     failed_match = re.search(r"number of failed transactions: (\d+)", stdout)
     failed = int(failed_match.group(1)) if failed_match else 0
@@ -590,7 +684,7 @@ def pgbench_result(url: URL, case: SqlCase, name: str, clients: int, seconds: in
     with psycopg.connect(libpq_url(url)) as conn:
         size_row = conn.execute(case.size_sql).fetchone()
     p50, p99 = np.percentile(latencies, [50, 99]) / 1000.0 if latencies.size else (math.nan, math.nan)
-    return Result(
+    result = Result(
         case="",
         clients=clients,
         target=POSTGIS,
@@ -603,6 +697,8 @@ def pgbench_result(url: URL, case: SqlCase, name: str, clients: int, seconds: in
         error_detail=f"failed {failed}" if failed else "",
         command=shlex.join(cmd),
     )
+    result.cpu = meter.per_request(result)
+    return result
 
 
 # -- servers ------------------------------------------------------------------------------------------
@@ -642,6 +738,8 @@ class Server:
     base: str
     command: str
     """For the report: the command line and its settings, without the database password."""
+    group: int | None = None
+    """Its process group (it runs in a session of its own): whose CPU is the server's."""
 
 
 def wait_ready(name: str, proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 90) -> None:
@@ -673,7 +771,8 @@ def start_twin(procs: Processes, name: str, url: URL, *, cache: bool, workers: i
     base = f"http://127.0.0.1:{port}"
     wait_ready(name, proc, f"{base}/collections", log)
     shown = " ".join(f"{k}={v}" for k, v in settings.items())
-    return Server(name, base, f"DATABASE_URL=<twin_bench> {shown} {shlex.join(['python', *cmd[1:]])}")
+    command = f"DATABASE_URL=<twin_bench> {shown} {shlex.join(['python', *cmd[1:]])}"
+    return Server(name, base, command, proc.pid)
 
 
 TIPG_SETTINGS = {
@@ -742,9 +841,8 @@ def start_tipg(procs: Processes, url: URL) -> Server:
     base = f"http://127.0.0.1:{port}"
     wait_ready(TIPG, proc, f"{base}/collections", log)
     shown = " ".join(f"{k}='{v}'" for k, v in TIPG_SETTINGS.items())
-    return Server(
-        TIPG, base, f"DATABASE_URL=<twin_bench> {shown} bench/.venv-tipg/bin/python {shlex.join(cmd[1:])}"
-    )
+    command = f"DATABASE_URL=<twin_bench> {shown} bench/.venv-tipg/bin/python {shlex.join(cmd[1:])}"
+    return Server(TIPG, base, command, proc.pid)
 
 
 # -- cases and verification -----------------------------------------------------------------------------
@@ -1195,7 +1293,43 @@ def _report_scaling(results: list[Result], extra: list[Result]) -> list[str]:
             *feature_rows,
         ]
     lines += _report_floor(results, extra)
+    lines += _report_time(results, extra)
     return [*lines, ""]
+
+
+def _report_time(results: list[Result], extra: list[Result]) -> list[str]:
+    """Where a cold answer's time goes at 1 client: the CPU of each process per request, and the rest."""
+    by = {(r.case, r.clients, r.target): r for r in [*results, *extra]}
+
+    def us(value: float | None) -> str:
+        return "—" if value is None else f"{value:,.0f}"
+
+    rows = []
+    for case in FLOOR_CASES:
+        for target in (POSTGIS, TIPG, BARE_DB, TWIN_COLD):
+            result = by.get((case, 1, target))
+            if result is None or result.cpu is None:
+                continue
+            cpu = result.cpu
+            spent = (cpu.server_us or 0.0) + (cpu.database_us or 0.0) + cpu.load_us
+            waiting = us(cpu.wall_us - spent) if cpu.database_us is not None else "—"
+            rows.append(
+                f"| {CASE_TITLES[case]} | {target} | {us(cpu.wall_us)} | {us(cpu.server_us)} | "
+                f"{us(cpu.database_us)} | {us(cpu.load_us)} | {waiting} |"
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        "Where a cold answer's time goes, 1 client (µs per request; CPU from /proc over the measured run:"
+        " the server's processes, PostgreSQL's postmaster and backends, wrk or pgbench). One client runs"
+        " the parts one after another, so the rest of the wall time is waiting: wake-ups of the next"
+        " process and transfers between them.",
+        "",
+        "| case | server | wall | server CPU | PostgreSQL CPU | wrk / pgbench CPU | waiting |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *rows,
+    ]
 
 
 def _report_floor(results: list[Result], extra: list[Result]) -> list[str]:
@@ -1458,7 +1592,9 @@ def measure_one(
         if warmup:
             run_wrk(url, clients, warmup, lua_args)
         before = cache_hits(servers[target].base) if target == TWIN_CACHE else None
-        result = run_wrk(url, clients, seconds, lua_args)
+        with CpuMeter(servers[target].group, db) as meter:
+            result = run_wrk(url, clients, seconds, lua_args)
+        result.cpu = meter.per_request(result)
         if before is not None:
             result.cache_hits = cache_hits(servers[target].base) - before
     result.case, result.target = case.key, target
@@ -1509,7 +1645,7 @@ def measure_scaling_and_ceiling(
         path = f"/{case.key}/"
         lua_args = [path, str(case.max_id)] if case.random_id else None
         results += measure_bare(
-            procs, BARE_DB, "bench.bare_db:app", env, case.key, path, CLIENTS, lua_args, seconds, warmup
+            procs, BARE_DB, "bench.bare_db:app", env, case.key, path, CLIENTS, lua_args, seconds, warmup, db
         )
     procs.stop_all()
     return results
@@ -1526,9 +1662,11 @@ def measure_bare(
     lua_args: list[str] | None,
     seconds: int,
     warmup: int,
+    db: URL | None = None,
 ) -> list[Result]:
     """A bare ASGI app (`app`, with its settings in `env`) under the twin's uvicorn flags, loaded at `path`
-    with each number of clients, then stopped: one result per number, as case `case`, target `name`."""
+    with each number of clients, then stopped: one result per number, as case `case`, target `name`.
+    `db`: the database it reads, whose CPU is metered with the app's."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", app, *TWIN_FLAGS, "--port", str(port)]
     log = RESULTS / "logs" / f"{app.split(':')[0].split('.')[-1]}-{case}.log"
@@ -1539,7 +1677,9 @@ def measure_bare(
     for clients in clients_list:
         if warmup:
             run_wrk(url, clients, warmup, lua_args)
-        result = run_wrk(url, clients, seconds, lua_args)
+        with CpuMeter(proc.pid, db) as meter:
+            result = run_wrk(url, clients, seconds, lua_args)
+        result.cpu = meter.per_request(result)
         result.case, result.target = case, name
         results.append(result)
     procs.stop_all()
