@@ -1311,23 +1311,22 @@ def _report_time(results: list[Result], extra: list[Result]) -> list[str]:
             if result is None or result.cpu is None:
                 continue
             cpu = result.cpu
-            spent = (cpu.server_us or 0.0) + (cpu.database_us or 0.0) + cpu.load_us
-            waiting = us(cpu.wall_us - spent) if cpu.database_us is not None else "—"
             rows.append(
                 f"| {CASE_TITLES[case]} | {target} | {us(cpu.wall_us)} | {us(cpu.server_us)} | "
-                f"{us(cpu.database_us)} | {us(cpu.load_us)} | {waiting} |"
+                f"{us(cpu.database_us)} | {us(cpu.load_us)} |"
             )
     if not rows:
         return []
     return [
         "",
         "Where a cold answer's time goes, 1 client (µs per request; CPU from /proc over the measured run:"
-        " the server's processes, PostgreSQL's postmaster and backends, wrk or pgbench). One client runs"
-        " the parts one after another, so the rest of the wall time is waiting: wake-ups of the next"
-        " process and transfers between them.",
+        " the server's processes, PostgreSQL's postmaster and backends, wrk or pgbench). One client waits"
+        " for each answer, so the wall time is what the processes spend on it one after another; the parts"
+        " overlap a little (PostgreSQL streams the answer while the server reads it) and may add up to"
+        " more than the wall time. The server's CPU beyond the floor's is the request path's own cost.",
         "",
-        "| case | server | wall | server CPU | PostgreSQL CPU | wrk / pgbench CPU | waiting |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| case | server | wall | server CPU | PostgreSQL CPU | wrk / pgbench CPU |",
+        "| --- | --- | --- | --- | --- | --- |",
         *rows,
     ]
 
