@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import re
+from urllib.parse import parse_qsl, quote_plus
 
 from fastapi import Request
 from starlette.datastructures import URL
@@ -64,3 +66,38 @@ def self_links(request: Request, as_html: bool, json_type: str = JSON) -> list[d
             link(json_href, "alternate", json_type, "as JSON"),
         ]
     return [link(here, "self", json_type, "this document"), link(html_href, "alternate", HTML, "as HTML")]
+
+
+def query_pairs(request: Request) -> list[tuple[str, str]]:
+    """The query's (name, value) pairs as Starlette parses them (``parse_qsl``, blank values kept), split
+    by hand when no piece needs unquoting: the common case, at a fraction of parse_qsl's cost (profiled
+    at a tenth of a cold page's own Python, with the query string's re-encoding for its next link)."""
+    text = request.scope.get("query_string", b"").decode("latin-1")
+    if "%" in text or "+" in text:
+        return parse_qsl(text, keep_blank_values=True)
+    pairs = []
+    for piece in text.split("&"):
+        if piece:
+            name, _, value = piece.partition("=")
+            pairs.append((name, value))
+    return pairs
+
+
+_LEFT_AS_IS = re.compile(r"[A-Za-z0-9_.~-]*")
+"""What ``quote_plus`` returns unchanged."""
+
+
+def with_parameter(request: Request, pairs: list[tuple[str, str]], name: str, value: str) -> str:
+    """``str(request.url.include_query_params(name=value))`` from the request's parsed `pairs`: the same
+    URL (the parameter replaced, or added last; every pair quoted as urlencode quotes it)."""
+    if not request.scope.get("query_string", b"").isascii():
+        # Starlette's URL reads raw bytes beyond ASCII as UTF-8 (its query_params as Latin-1): its own way.
+        return str(request.url.include_query_params(**{name: value}))
+    kept = [(k, v) for k, v in pairs if k != name]
+    kept.append((name, value))
+    query = "&".join(f"{_quoted(k)}={_quoted(v)}" for k, v in kept)
+    return str(request.url).split("?", 1)[0] + "?" + query
+
+
+def _quoted(text: str) -> str:
+    return text if _LEFT_AS_IS.fullmatch(text) else quote_plus(text)

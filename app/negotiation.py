@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 
 from fastapi import Request
 from starlette.responses import Response
@@ -24,12 +24,14 @@ GZIP_MIN_BYTES = 1024
 GZIP_LEVEL = 5  # level 9 costs ~5x the time for a few percent fewer bytes
 
 
-def wants_html(request: Request, offered: tuple[str, ...] = (JSON,)) -> bool:
+def wants_html(
+    request: Request, offered: tuple[str, ...] = (JSON,), params: Mapping[str, str] | None = None
+) -> bool:
     """HTML or the route's JSON representation (whose media types are `offered`, the first the one
     it answers with): `f=html|json` wins; otherwise the Accept header by RFC 9110 §12.5.1 — each type
     weighed by the most specific range that matches it, a q of 0 meaning "not this", ties to JSON (GIS
-    clients send */*). Neither acceptable is a 406."""
-    f = request.query_params.get("f")
+    clients send */*). Neither acceptable is a 406. `params`: the query, when the route has parsed it."""
+    f = (request.query_params if params is None else params).get("f")
     if f is not None:
         if f == "html":
             return True

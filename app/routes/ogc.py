@@ -3,7 +3,6 @@ queryables, items and single features, in JSON and HTML."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from html import escape
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -15,7 +14,7 @@ from starlette.responses import Response
 from app import html
 from app.deps import CollectionId, LayersDep, ResponderDep, read_access
 from app.errors import PROBLEMS
-from app.links import base_url, link, self_links
+from app.links import base_url, link, query_pairs, self_links, with_parameter
 from app.negotiation import GEOJSON, HTML, JSON, Responder, etag_for, wants_html
 from app.openapi import RESULT_QUERY, query_parameter
 from twin.core.catalog.model import Collection
@@ -23,6 +22,7 @@ from twin.core.crs import CRS84, SUPPORTED, content_crs_header, parse_crs
 from twin.core.features.query import reject_unknown
 from twin.core.registry import pilots
 from twin.core.serving import LayerService
+from twin.platform.clock import utc_now_to_the_second
 
 router = APIRouter(tags=["OGC API – Features"], dependencies=[Depends(read_access)])
 
@@ -340,10 +340,11 @@ async def items(
 ) -> Response:
     """A page of features as GeoJSON (or HTML): bbox, datetime, CQL2 filter, property filters (`name=value`),
     sortby, properties, crs; `next`/`prev` links page through without loss or repetition."""
-    as_html = wants_html(request, (GEOJSON, JSON))
+    pairs = query_pairs(request)
+    params = dict(pairs)  # as request.query_params: a repeated name keeps its last value
+    as_html = wants_html(request, (GEOJSON, JSON), params)
     catalog = await layers.catalog()
     c = catalog.get(collection_id)
-    params = {k: v for k, v in request.query_params.items()}
     query = layers.parse(c, params)
     choice = layers.choose(c, query.derived_params)
     # The links echo the request URL, so the URL itself (not only the normalised query) keys the body.
@@ -358,14 +359,14 @@ async def items(
         if token:
             links.append(
                 link(
-                    str(request.url.include_query_params(cursor=token)),
+                    with_parameter(request, pairs, "cursor", token),
                     rel,
                     HTML if as_html else GEOJSON,
                     f"{rel} page",
                 )
             )
     links.append(link(url, "collection", JSON, c.title))
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    stamp = utc_now_to_the_second()
     head = {"numberReturned": page.number_returned, "numberMatched": page.number_matched}
     extra = {"Content-Crs": content_crs_header(query.crs)}
     if as_html:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 import httpx
@@ -302,6 +303,14 @@ def test_a_cursor_is_refused_by_another_query(client: httpx.Client) -> None:
         features(client, "neighbourhoods", limit=5, filter="name LIKE 'жк.%'", cursor=cursor)["numberMatched"]
         == 2
     )
+
+
+def test_a_page_says_when_it_was_made(client: httpx.Client) -> None:
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    stamp = dt.datetime.fromisoformat(features(client, "neighbourhoods", limit=1)["timeStamp"])
+    after = dt.datetime.now(dt.UTC)
+    assert stamp.utcoffset() == dt.timedelta(0)
+    assert before <= stamp <= after  # to the second, in UTC
 
 
 def test_a_bbox_of_no_width_is_a_point(client: httpx.Client) -> None:
