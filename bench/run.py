@@ -472,6 +472,12 @@ class CpuPerRequest:
     """wrk or pgbench."""
 
 
+def _stat_fields(process: Path) -> list[str]:
+    """/proc/<pid>/stat after the command name's closing parenthesis: state, ppid (1), pgrp (2), …,
+    utime (11), stime, cutime, cstime (14)."""
+    return (process / "stat").read_text().rpartition(")")[2].split()
+
+
 def _proc_stats() -> list[tuple[int, int, int, float]]:
     """(pid, ppid, process group, CPU seconds) of every process; its CPU includes that of its children
     that have exited (a backend whose client disconnected, reaped by the postmaster)."""
@@ -480,9 +486,7 @@ def _proc_stats() -> list[tuple[int, int, int, float]]:
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError, ValueError, IndexError):
-            # After the command name's closing parenthesis: state, ppid, pgrp, …, utime (12th), stime,
-            # cutime, cstime.
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            fields = _stat_fields(entry)
             cpu = sum(int(f) for f in fields[11:15]) / _TICKS_PER_S
             stats.append((int(entry.name), int(fields[1]), int(fields[2]), cpu))
     return stats
@@ -495,8 +499,7 @@ def postmaster_pid(db: str) -> int | None:
         with psycopg.connect(db, connect_timeout=5) as conn:
             row = conn.execute("SELECT pg_backend_pid()").fetchone()
         assert row is not None
-        fields = Path(f"/proc/{row[0]}/stat").read_text().rpartition(")")[2].split()
-        return int(fields[1])
+        return int(_stat_fields(Path(f"/proc/{row[0]}"))[1])
     return None
 
 
