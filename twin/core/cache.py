@@ -24,7 +24,8 @@ class CachedResponse:
         included: encoded once, not on every answer."""
         named = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers]
         named.append((b"content-type", self.media_type.encode("latin-1")))
-        named.append((b"content-length", str(len(self.body)).encode()))
+        if self.status >= 200 and self.status not in (204, 304):  # RFC 9110 §8.6: none on 1xx, 204, 304
+            named.append((b"content-length", str(len(self.body)).encode()))
         return tuple(named)
 
     @functools.cached_property

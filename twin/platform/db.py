@@ -84,6 +84,14 @@ class Admission:
 
     @asynccontextmanager
     async def admitted(self) -> AsyncIterator[None]:
+        await self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
+
+    async def enter(self) -> None:
+        """Take a slot (`admitted` as two calls, for the request path's own context manager)."""
         if self._slots.locked():
             if self.waiting >= self.queue:
                 self.refused += 1
@@ -104,10 +112,9 @@ class Admission:
                 self.waiting -= 1
         else:
             await self._slots.acquire()
-        try:
-            yield
-        finally:
-            self._slots.release()
+
+    def leave(self) -> None:
+        self._slots.release()
 
     def status(self) -> dict[str, int]:
         return {"capacity": self.capacity, "waiting": self.waiting, "refused": self.refused}
@@ -328,6 +335,35 @@ class RawConnection:
             raise
 
 
+class RawCheckout:
+    """`RawReads.connection`: the admission's slot, then a connection, given back in reverse order. A
+    class, not an asynccontextmanager: two nested generator-based ones cost 3 µs of every cold read."""
+
+    __slots__ = ("conn", "reads")
+
+    def __init__(self, reads: RawReads) -> None:
+        self.reads = reads
+
+    async def __aenter__(self) -> RawConnection:
+        admission = self.reads.admission
+        if admission is not None:
+            await admission.enter()
+        try:
+            self.conn = await self.reads._checkout()
+        except BaseException:
+            if admission is not None:
+                admission.leave()
+            raise
+        return self.conn
+
+    async def __aexit__(self, *_exc: object) -> None:
+        try:
+            self.reads._checkin(self.conn)
+        finally:
+            if self.reads.admission is not None:
+                self.reads.admission.leave()
+
+
 ReadConnection: TypeAlias = AsyncConnection | RawConnection
 """What the stores' reads run on: SQLAlchemy's connection (replicas, tests) or the request path's own."""
 
@@ -362,17 +398,10 @@ class RawReads:
             with contextlib.suppress(*_UNREACHABLE):
                 await conn.driver.close(timeout=2)
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[RawConnection]:
+    def connection(self) -> RawCheckout:
         """A connection, once the admission lets the request in (Overloaded, a 503, when it does not); a
-        database that cannot be reached becomes DatabaseUnavailable (503)."""
-        admission = self.admission
-        async with admission.admitted() if admission is not None else contextlib.nullcontext():
-            conn = await self._checkout()
-            try:
-                yield conn
-            finally:
-                self._checkin(conn)
+        database that cannot be reached becomes DatabaseUnavailable (503). Used as ``async with``."""
+        return RawCheckout(self)
 
     async def _checkout(self) -> RawConnection:
         while self._idle:
