@@ -41,13 +41,23 @@ def wants_html(
     accept = request.headers.get("accept")
     if not accept or not accept.strip():
         return False
-    as_json = max(quality(accept, media_type) for media_type in offered)
-    as_html = quality(accept, HTML)
-    if as_json <= 0 and as_html <= 0:
+    html_preferred = _html_preferred(accept, offered)
+    if html_preferred is None:
         raise NotAcceptable(
             f"Accept {accept[:200]!r} allows none of what this resource offers: "
             f"{', '.join((*offered, HTML))} (or ask with f=json or f=html)"
         )
+    return html_preferred
+
+
+@functools.lru_cache(maxsize=512)  # bounded: the header is the client's to choose
+def _html_preferred(accept: str, offered: tuple[str, ...]) -> bool | None:
+    """Whether an Accept header prefers HTML to the offered JSON types; None when it allows neither.
+    Remembered per header: a client sends the same one every time (a browser's costs 5 µs to weigh)."""
+    as_json = max(quality(accept, media_type) for media_type in offered)
+    as_html = quality(accept, HTML)
+    if as_json <= 0 and as_html <= 0:
+        return None
     return as_html > as_json
 
 
