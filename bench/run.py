@@ -1661,13 +1661,8 @@ def measure_scaling_and_ceiling(
     procs.stop_all()
     # The ceiling of one feature's bytes (1 and 8 clients): what uvicorn alone gives for an answer of
     # that size. (The items page's ceiling is measured next to the cached page itself: `targets_of`.)
-    say(f"ceiling: a bare ASGI app serving the same {len(feature_body):,}-byte feature answer")
-    body_file = RESULTS / "bare-feature.json"
-    body_file.write_bytes(feature_body)
-    env = {"BARE_BODY_FILE": str(body_file)}
-    results += measure_bare(
-        procs, BARE, "bench.bare:app", env, "feature", "/feature", CLIENTS, None, seconds, warmup
-    )
+    ceiling = ceiling_server(procs, "feature", feature_body)
+    results += measure_bare(procs, ceiling, "feature", "/feature", CLIENTS, None, seconds, warmup)
     # The floors: each cold case's own PostGIS-alone statement through an asyncpg pool of the twin's
     # size, its text sent as it is (bench/bare_db.py): what any Python request path can reach here.
     for case in (c for c in cases if c.key in FLOOR_CASES and c.sql is not None):
@@ -1679,18 +1674,15 @@ def measure_scaling_and_ceiling(
         }
         path = f"/{case.key}/"
         lua_args = [path, str(case.max_id)] if case.random_id else None
-        results += measure_bare(
-            procs, BARE_DB, "bench.bare_db:app", env, case.key, path, CLIENTS, lua_args, seconds, warmup, db
-        )
+        floor = start_bare(procs, BARE_DB, "bench.bare_db:app", env, case.key, path)
+        results += measure_bare(procs, floor, case.key, path, CLIENTS, lua_args, seconds, warmup, db)
     procs.stop_all()
     return results
 
 
 def measure_bare(
     procs: Processes,
-    name: str,
-    app: str,
-    env: dict[str, str],
+    server: Server,
     case: str,
     path: str,
     clients_list: tuple[int, ...],
@@ -1699,10 +1691,8 @@ def measure_bare(
     warmup: int,
     db: URL | None = None,
 ) -> list[Result]:
-    """A bare ASGI app (`app`, with its settings in `env`) under the twin's uvicorn flags, loaded at `path`
-    with each number of clients, then stopped: one result per number, as case `case`, target `name`.
-    `db`: the database it reads, whose CPU is metered with the app's."""
-    server = start_bare(procs, name, app, env, case, path)
+    """A bare ASGI app (`start_bare`) loaded at `path` with each number of clients, then stopped: one
+    result per number, as case `case`. `db`: the database it reads, whose CPU is metered with the app's."""
     url = server.base + path
     results = []
     for clients in clients_list:
@@ -1711,7 +1701,7 @@ def measure_bare(
         with CpuMeter(server.group, db) as meter:
             result = run_wrk(url, clients, seconds, lua_args)
         result.cpu = meter.per_request(result)
-        result.case, result.target = case, name
+        result.case, result.target = case, server.name
         results.append(result)
     procs.stop_all()
     return results

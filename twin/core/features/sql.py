@@ -162,11 +162,7 @@ def page_sql(
         # and smallest when scanning backwards): no key array per row and no sorted aggregates (15–20 %
         # of PostgreSQL's time on a 1,000-feature page, measured with pgbench).
         first, last = ("max", "min") if backwards else ("min", "max")
-        ends = (
-            f"CASE WHEN count(*) > 0 THEN json_build_array({first}(p.k0))::text END AS scan_first,"
-            f" CASE WHEN count(*) > 0 THEN json_build_array({last}(p.k0) FILTER (WHERE p.n <= :lim))::text"
-            " END AS scan_last"
-        )
+        ends = _id_ends(first, last, " FILTER (WHERE p.n <= :lim)")
         carried = f"{collection.id_sql} AS k0"
     else:
         ends = (
@@ -188,6 +184,15 @@ def page_sql(
         f" FROM {collection.table} t{where} ORDER BY {order} LIMIT :lim1) p"
     )
     return sql, params
+
+
+def _id_ends(first: str, last: str, last_filter: str = "") -> str:
+    """The cursor ends of a page in id order alone: the ids of its first and last rows in scan order are
+    the `first` and `last` (min or max) of ``p.k0``; `last_filter` leaves out a row read beyond the page."""
+    return (
+        f"CASE WHEN count(*) > 0 THEN json_build_array({first}(p.k0))::text END AS scan_first,"
+        f" CASE WHEN count(*) > 0 THEN json_build_array({last}(p.k0){last_filter})::text END AS scan_last"
+    )
 
 
 def _whole_layer_page_sql(
@@ -222,8 +227,7 @@ def _whole_layer_page_sql(
     sql = (
         f"SELECT {joined} AS features,"  # noqa: S608  (catalog names only; values bound)
         f" count(*) + CASE WHEN {more} THEN 1 ELSE 0 END AS fetched, {matched} AS matched,"
-        f" CASE WHEN count(*) > 0 THEN json_build_array({first}(p.k0))::text END AS scan_first,"
-        f" CASE WHEN count(*) > 0 THEN json_build_array({last}(p.k0))::text END AS scan_last"
+        f" {_id_ends(first, last)}"
         f" FROM (SELECT {feature} AS feature, {key} AS k0"
         f" FROM {collection.table} t{where} ORDER BY {order} LIMIT :lim) p"
     )
